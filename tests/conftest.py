@@ -1,0 +1,28 @@
+"""Test setup: fake 4 CPU devices so data-parallel code runs on every test run.
+
+XLA reads XLA_FLAGS once, when the backend starts, so this must happen before
+anything imports jax.
+"""
+
+import os
+import pathlib
+
+os.environ['XLA_FLAGS'] = (
+    os.environ.get('XLA_FLAGS', '') + ' --xla_force_host_platform_device_count=4'
+).strip()
+os.environ.setdefault('JAX_PLATFORMS', 'cpu')
+
+import pytest  # noqa: E402
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO_ROOT.parent / 'shared' / 'data'
+
+
+@pytest.fixture(scope='session')
+def ptb_dir() -> pathlib.Path:
+  """The real Penn Treebank (Mikolov form) shipped beside the checkout."""
+  path = SHARED_DATA / 'ptb'
+  if not (path / 'ptb.train.txt').exists():
+    raise FileNotFoundError(
+        f'{path} is missing: tests expect ../shared/data/ptb beside the repo')
+  return path
