@@ -1,0 +1,1 @@
+"""Corpus sources: each turns a data config into a RawCorpus (or id streams)."""
