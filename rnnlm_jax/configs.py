@@ -58,7 +58,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.init_scale = 0.1
   c.model.forget_bias = 0.0  # LSTM forget-gate bias at init
   c.model.dtype = 'float32'  # matmul dtype: 'float32' | 'bfloat16'
-  c.model.unroll = 8  # lax.scan unroll of the recurrence
+  c.model.unroll = 0  # lax.scan unroll; 0: 8 on GPU/TPU, 1 on CPU
 
   # --- training ---------------------------------------------------------
   c.train = ml_collections.ConfigDict()
@@ -103,3 +103,44 @@ def base_config() -> ml_collections.ConfigDict:
 
   c.lock()
   return c
+
+
+def _check(ok: bool, key: str, value, requirement: str) -> None:
+  if not ok:
+    raise ValueError(f'{key}={value!r} is invalid: {requirement}')
+
+
+def _one_of(key: str, value, choices) -> None:
+  _check(value in choices, key, value, f'must be one of {tuple(choices)}')
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+  """One-line ValueError naming the first bad train/eval/generate value.
+
+  Data and model values are checked where they are used (rnnlm_jax.data,
+  rnnlm_jax.models.make_model), by the code that knows their meaning.
+  """
+  t, e, g = config.train, config.eval, config.generate
+  for key in ('batch_size', 'seq_len', 'log_every_steps', 'keep_checkpoints'):
+    _check(t[key] > 0, f'train.{key}', t[key], 'must be > 0')
+  for key in ('num_epochs', 'num_steps', 'eval_every_steps', 'warmup_steps',
+              'checkpoint_every_steps', 'early_stopping_patience',
+              'decay_start_epoch'):
+    _check(t[key] >= 0, f'train.{key}', t[key], 'must be >= 0')
+  _check(t.num_epochs > 0 or t.num_steps > 0, 'train.num_epochs', t.num_epochs,
+         'set train.num_epochs or train.num_steps > 0')
+  _check(t.learning_rate > 0, 'train.learning_rate', t.learning_rate, 'must be > 0')
+  _check(t.clip_norm >= 0, 'train.clip_norm', t.clip_norm, 'must be >= 0 (0: off)')
+  _check(t.weight_decay >= 0, 'train.weight_decay', t.weight_decay, 'must be >= 0')
+  _check(0 < t.decay_rate <= 1, 'train.decay_rate', t.decay_rate, 'must be in (0, 1]')
+  _one_of('train.optimizer', t.optimizer, ('sgd', 'momentum', 'adam', 'adamw'))
+  _one_of('train.schedule', t.schedule, ('constant', 'step_decay', 'cosine', 'linear'))
+  _one_of('train.loss_normalization', t.loss_normalization, ('token', 'sequence'))
+  for key in ('batch_size', 'test_batch_size'):
+    _check(e[key] > 0, f'eval.{key}', e[key], 'must be > 0')
+  _check(e.seq_len >= 0, 'eval.seq_len', e.seq_len, 'must be >= 0 (0: train.seq_len)')
+  _check(g.length > 0, 'generate.length', g.length, 'must be > 0')
+  _check(g.temperature >= 0, 'generate.temperature', g.temperature,
+         'must be >= 0 (0: greedy)')
+  _check(g.top_k >= 0, 'generate.top_k', g.top_k, 'must be >= 0 (0: off)')
+  _check(0 < g.top_p <= 1, 'generate.top_p', g.top_p, 'must be in (0, 1]')

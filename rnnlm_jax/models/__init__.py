@@ -1,0 +1,22 @@
+"""Recurrent language models (RNN, LSTM, GRU) in flax.linen.
+
+Public API:
+  RecurrentLM, make_model(config.model, vocab_size), count_params(params);
+  cells: CELLS, RecurrentLayer, initial_carry, cell_step.
+"""
+
+from rnnlm_jax.models.cells import CELLS
+from rnnlm_jax.models.cells import NUM_GATES
+from rnnlm_jax.models.cells import RecurrentLayer
+from rnnlm_jax.models.cells import cell_step
+from rnnlm_jax.models.cells import initial_carry
+from rnnlm_jax.models.factory import DTYPES
+from rnnlm_jax.models.factory import make_model
+from rnnlm_jax.models.factory import validate
+from rnnlm_jax.models.rnn_lm import RecurrentLM
+from rnnlm_jax.models.rnn_lm import count_params
+
+__all__ = [
+    'CELLS', 'DTYPES', 'NUM_GATES', 'RecurrentLM', 'RecurrentLayer',
+    'cell_step', 'count_params', 'initial_carry', 'make_model', 'validate',
+]

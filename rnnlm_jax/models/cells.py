@@ -1,0 +1,165 @@
+"""Recurrent cells (RNN tanh/relu, LSTM, GRU) behind one layer interface.
+
+Every cell is written as `new_carry = update(x_gates, h_gates, carry)`, where
+
+  x_gates = x_t @ W_ih + b_ih     [B, G*H]   (depends only on the input)
+  h_gates = h_{t-1} @ W_hh        [B, G*H]   (the true recurrence)
+
+with the G gate matrices fused into one matrix (G = 1 rnn, 4 lstm, 3 gru).
+Because x_gates does not depend on the state, `RecurrentLayer` computes it for
+all T steps in ONE [B*T, D] @ [D, G*H] matmul before the scan; only the small
+[B, H] @ [H, G*H] matmul stays inside `jax.lax.scan`. `cell_step` is the
+unhoisted reference (both matmuls inside one step) with the same params.
+
+Parameters of one layer (all f32, whatever the compute dtype):
+  kernel_ih [D, G*H], bias_ih [G*H], kernel_hh [H, G*H],
+  and for the GRU bias_hn [H] (the hidden bias of the candidate n, which sits
+  inside r * (.) and so cannot be folded into bias_ih).
+
+Gate orders: LSTM i, f, g, o (c' = f*c + i*g, h' = o*tanh(c')); GRU r, z, n in
+the PyTorch/cuDNN form n = tanh(x_n + r * (h W_hn + b_hn)),
+h' = (1 - z) * n + z * h.
+"""
+
+from typing import Any, Mapping
+
+import jax
+import jax.numpy as jnp
+from flax import linen as nn
+
+from rnnlm_jax.models import ops
+
+Carry = tuple[jax.Array, ...]
+Dtype = Any
+
+NUM_GATES = {'lstm': 4, 'gru': 3, 'rnn_tanh': 1, 'rnn_relu': 1}
+CELLS = tuple(NUM_GATES)  # ('lstm', 'gru', 'rnn_tanh', 'rnn_relu')
+
+
+def _check_cell(cell: str) -> None:
+  if cell not in NUM_GATES:
+    raise ValueError(f'cell={cell!r} is not one of {CELLS}')
+
+
+def initial_carry(cell: str, batch_size: int, hidden_size: int) -> Carry:
+  """Zero state: (h, c) for the LSTM, (h,) otherwise; each f32 [B, H]."""
+  _check_cell(cell)
+  zeros = jnp.zeros((batch_size, hidden_size), jnp.float32)
+  return (zeros, zeros) if cell == 'lstm' else (zeros,)
+
+
+def _update(cell: str, x_gates: jax.Array, h_gates: jax.Array, carry: Carry,
+            bias_hn: jax.Array | None) -> Carry:
+  """One step of the cell equations from the two gate pre-activations.
+
+  x_gates, h_gates: [B, G*H] f32; carry: tuple of [B, H] f32 -> new carry.
+  """
+  if cell == 'lstm':
+    _, c = carry
+    i, f, g, o = jnp.split(x_gates + h_gates, 4, axis=-1)
+    c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
+    return (jax.nn.sigmoid(o) * jnp.tanh(c), c)
+  if cell == 'gru':
+    (h,) = carry
+    x_r, x_z, x_n = jnp.split(x_gates, 3, axis=-1)
+    h_r, h_z, h_n = jnp.split(h_gates, 3, axis=-1)
+    r = jax.nn.sigmoid(x_r + h_r)
+    z = jax.nn.sigmoid(x_z + h_z)
+    n = jnp.tanh(x_n + r * (h_n + bias_hn))
+    return ((1.0 - z) * n + z * h,)
+  act = jnp.tanh if cell == 'rnn_tanh' else jax.nn.relu
+  return (act(x_gates + h_gates),)
+
+
+def cell_step(
+    cell: str, params: Mapping[str, jax.Array], carry: Carry, x_t: jax.Array,
+    dtype: Dtype = jnp.float32) -> tuple[Carry, jax.Array]:
+  """Unhoisted reference step: both projections computed here, for one t.
+
+  params: one `RecurrentLayer`'s params; x_t: [B, D]; carry: tuple of [B, H].
+  Returns (new_carry, h_t [B, H]). Used by tests (and handy for sampling).
+  """
+  _check_cell(cell)
+  x_gates = ops.matmul(x_t, params['kernel_ih'], dtype) + params['bias_ih']
+  h_gates = ops.matmul(carry[0], params['kernel_hh'], dtype)
+  new_carry = _update(cell, x_gates, h_gates, carry, params.get('bias_hn'))
+  return new_carry, new_carry[0]
+
+
+class RecurrentLayer(nn.Module):
+  """One recurrent layer of any cell, scanned over time.
+
+  Attributes:
+    cell: one of CELLS.
+    hidden_size: H.
+    init_scale: > 0: every weight and bias ~ uniform(-s, s); 0: lecun-normal
+      input kernel, per-gate orthogonal recurrent kernel, zero biases.
+    forget_bias: added to the LSTM forget-gate bias at init.
+    dtype: matmul operand dtype (float32 or bfloat16; f32 accumulation).
+    unroll: `lax.scan` unroll factor.
+  """
+  cell: str = 'lstm'
+  hidden_size: int = 200
+  init_scale: float = 0.0
+  forget_bias: float = 0.0
+  dtype: Dtype = jnp.float32
+  unroll: int = 1
+
+  def _bias_ih_init(self):
+    base = ops.bias_init(self.init_scale)
+    h, forget_bias = self.hidden_size, self.forget_bias
+    is_lstm = self.cell == 'lstm'
+
+    def init(key, shape, dtype=jnp.float32):
+      bias = base(key, shape, dtype)
+      if is_lstm and forget_bias:
+        bias = bias.at[h:2 * h].add(forget_bias)  # gate order i, f, g, o
+      return bias
+
+    return init
+
+  def _params(self, input_size: int) -> dict[str, jax.Array]:
+    """Creates (or fetches) this layer's params; see the module docstring."""
+    _check_cell(self.cell)
+    g, h, s = NUM_GATES[self.cell], self.hidden_size, self.init_scale
+    params = {
+        'kernel_ih': self.param(
+            'kernel_ih', ops.weight_init(s, nn.initializers.lecun_normal()),
+            (input_size, g * h)),
+        'bias_ih': self.param('bias_ih', self._bias_ih_init(), (g * h,)),
+        'kernel_hh': self.param(
+            'kernel_hh',
+            ops.weight_init(s, ops.per_gate(nn.initializers.orthogonal(), g)),
+            (h, g * h)),
+    }
+    if self.cell == 'gru':
+      params['bias_hn'] = self.param('bias_hn', ops.bias_init(s), (h,))
+    return params
+
+  @nn.compact
+  def __call__(self, inputs: jax.Array,
+               carry: Carry) -> tuple[jax.Array, Carry]:
+    """inputs [B, T, D], carry tuple of [B, H] -> (outputs [B, T, H], carry).
+
+    Outputs and carry are f32 whatever `dtype` is.
+    """
+    params = self._params(inputs.shape[-1])
+    # Time-major so that scan slices the leading axis; transposing the
+    # [B, T, D] inputs is cheaper than transposing the [B, T, G*H] gates.
+    x_tm = jnp.swapaxes(inputs, 0, 1)  # [T, B, D]
+    # The hoisted input projection: one big matmul for all T steps.
+    x_gates = ops.matmul(x_tm, params['kernel_ih'], self.dtype)
+    x_gates = x_gates + params['bias_ih']  # [T, B, G*H] f32
+    # Cast once here, not T times inside the loop (no-op for f32).
+    kernel_hh = params['kernel_hh'].astype(self.dtype)
+    bias_hn = params.get('bias_hn')
+    cell, dtype = self.cell, self.dtype
+
+    def step(carry, x_gates_t):
+      h_gates = ops.matmul(carry[0], kernel_hh, dtype)  # [B, G*H]
+      carry = _update(cell, x_gates_t, h_gates, carry, bias_hn)
+      return carry, carry[0]
+
+    carry = tuple(c.astype(jnp.float32) for c in carry)
+    carry, outputs = jax.lax.scan(step, carry, x_gates, unroll=self.unroll)
+    return jnp.swapaxes(outputs, 0, 1), carry  # [B, T, H]
