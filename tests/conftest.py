@@ -11,6 +11,10 @@ os.environ['XLA_FLAGS'] = (
     os.environ.get('XLA_FLAGS', '') + ' --xla_force_host_platform_device_count=4'
 ).strip()
 os.environ.setdefault('JAX_PLATFORMS', 'cpu')
+# XLA compiles dominate CPU test time; share them between tests and the CLI
+# subprocesses they start (which inherit this environment).
+os.environ.setdefault('JAX_COMPILATION_CACHE_DIR', '/tmp/rnnlm_jax_test_xla_cache')
+os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '0.3')
 
 import pytest  # noqa: E402
 

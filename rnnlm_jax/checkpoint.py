@@ -1,0 +1,98 @@
+"""Orbax checkpoints of a run: the latest N by step, and the best by validation.
+
+Knows nothing of models: it stores pytrees of arrays (the train state, the
+carried hidden state) and a JSON dict of loop metadata (data position, best
+validation loss, ...). Saves are asynchronous; `wait()` before reading back.
+"""
+
+import os
+from typing import Any, NamedTuple
+
+import jax
+import orbax.checkpoint as ocp
+from absl import logging
+
+ITEMS = ('state', 'carry', 'meta')
+
+
+class Restored(NamedTuple):
+  step: int
+  state: Any
+  carry: Any
+  meta: dict
+
+
+class CheckpointError(RuntimeError):
+  """No usable checkpoint where one was required."""
+
+
+def _manager(directory: str, max_to_keep: int) -> ocp.CheckpointManager:
+  options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True)
+  return ocp.CheckpointManager(directory, options=options, item_names=ITEMS)
+
+
+def _abstract(tree: Any) -> Any:
+  """Shapes, dtypes and shardings of `tree`: restore lays arrays out the same."""
+  return jax.tree.map(ocp.utils.to_shape_dtype_struct, tree)
+
+
+class Checkpointer:
+  """`workdir/checkpoints` (latest `keep`) and `workdir/best` (one)."""
+
+  def __init__(self, workdir: str, keep: int = 2):
+    # Paths may be gs://...; only make local ones absolute (Orbax wants that).
+    if '://' not in workdir:
+      workdir = os.path.abspath(workdir)
+    self._managers = {
+        'latest': _manager(os.path.join(workdir, 'checkpoints'), max(keep, 1)),
+        'best': _manager(os.path.join(workdir, 'best'), 1),
+    }
+
+  def save(self, step: int, state: Any, carry: Any, meta: dict,
+           which: str = 'latest') -> None:
+    args = ocp.args.Composite(
+        state=ocp.args.StandardSave(state),
+        carry=ocp.args.StandardSave(carry),
+        meta=ocp.args.JsonSave(meta))
+    self._managers[which].save(step, args=args, force=True)
+
+  def steps(self, which: str = 'latest') -> list[int]:
+    return sorted(self._managers[which].all_steps())
+
+  def restore(self, state_like: Any, carry_like: Any,
+              which: str = 'latest') -> Restored | None:
+    """The newest readable checkpoint of `which`, or None if there is none.
+
+    `state_like`/`carry_like` give the structure, shapes and shardings to
+    restore into (e.g. a freshly initialized state). A checkpoint that fails
+    to read (truncated, garbled) is skipped with a warning naming it, and the
+    one before it is tried; nothing is deleted.
+    """
+    manager = self._managers[which]
+    manager.wait_until_finished()
+    args = ocp.args.Composite(
+        state=ocp.args.StandardRestore(_abstract(state_like)),
+        carry=ocp.args.StandardRestore(_abstract(carry_like)),
+        meta=ocp.args.JsonRestore())
+    for step in sorted(manager.all_steps(), reverse=True):
+      try:
+        out = manager.restore(step, args=args)
+      except Exception as e:  # pylint: disable=broad-except
+        logging.warning('skipping unreadable %s checkpoint at step %d in %s: %s',
+                        which, step, manager.directory, _one_line(e))
+        continue
+      return Restored(step, out.state, out.carry, dict(out.meta))
+    return None
+
+  def wait(self) -> None:
+    for manager in self._managers.values():
+      manager.wait_until_finished()
+
+  def close(self) -> None:
+    for manager in self._managers.values():
+      manager.close()
+
+
+def _one_line(error: Exception) -> str:
+  text = f'{type(error).__name__}: {error}'
+  return text.splitlines()[0][:300]

@@ -1,0 +1,113 @@
+r"""Command line: train / eval / generate an experiment.
+
+  python -m rnnlm_jax.experiment train --config experiments/quickstart/config.py
+  python -m rnnlm_jax.experiment train --config experiments/zaremba_small/config.py \
+      --config.train.num_epochs=1 --workdir /tmp/zs
+  python -m rnnlm_jax.experiment eval --config ... [--split test] [--checkpoint best]
+  python -m rnnlm_jax.experiment generate --config ... --prompt 'the ' --length 300
+
+The default workdir is `workdir/` inside the experiment's folder. Running the
+same train command again resumes from the latest checkpoint.
+"""
+
+import json
+import logging as logging_std
+import os
+import sys
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+COMMANDS = ('train', 'eval', 'generate')
+
+_CONFIG = config_flags.DEFINE_config_file(
+    'config', None, 'Experiment config file (experiments/<name>/config.py).',
+    lock_config=True)
+_WORKDIR = flags.DEFINE_string(
+    'workdir', None, 'Run directory (default: <config dir>/workdir); may be gs://.')
+_FRESH = flags.DEFINE_bool(
+    'fresh', False, 'Start anew: move an existing run in --workdir aside (kept).')
+_SPLIT = flags.DEFINE_enum('split', 'test', ['train', 'valid', 'test'],
+                           'eval: split to score.')
+_CHECKPOINT = flags.DEFINE_enum('checkpoint', 'best', ['best', 'latest'],
+                                'eval/generate: which checkpoint.')
+_PROMPT = flags.DEFINE_string('prompt', None, 'generate: prompt text.')
+_LENGTH = flags.DEFINE_integer('length', None, 'generate: tokens to sample.')
+_TEMPERATURE = flags.DEFINE_float('temperature', None, 'generate: 0 is greedy.')
+_TOP_K = flags.DEFINE_integer('top_k', None, 'generate: keep the k likeliest (0: all).')
+_TOP_P = flags.DEFINE_float('top_p', None, 'generate: nucleus mass (1: all).')
+_SEED = flags.DEFINE_integer('seed', None, 'generate: sampling seed.')
+
+
+def default_workdir(config_path: str) -> str:
+  path = config_path.split(':')[0]  # config_flags allows 'file.py:arg'
+  return os.path.join(os.path.dirname(os.path.abspath(path)), 'workdir')
+
+
+def _generate_overrides(config) -> None:
+  """Plain --prompt/--length/... flags win over config.generate.*."""
+  for flag, key in ((_PROMPT, 'prompt'), (_LENGTH, 'length'),
+                    (_TEMPERATURE, 'temperature'), (_TOP_K, 'top_k'),
+                    (_TOP_P, 'top_p'), (_SEED, 'seed')):
+    if flag.value is not None:
+      config.generate[key] = flag.value
+
+
+class _OwnInfoOnly(logging_std.Filter):
+  """INFO lines from rnnlm_jax only: Orbax and JAX log dozens per checkpoint.
+
+  Their warnings and errors still pass.
+  """
+
+  def filter(self, record: logging_std.LogRecord) -> bool:
+    return (record.levelno >= logging_std.WARNING
+            or f'{os.sep}rnnlm_jax{os.sep}' in record.pathname)
+
+
+def main(argv) -> None:
+  if len(argv) != 2 or argv[1] not in COMMANDS:
+    raise app.UsageError(f'usage: python -m rnnlm_jax.experiment {{{"|".join(COMMANDS)}}} '
+                         '--config experiments/<name>/config.py [--config.key=value ...]')
+  if _CONFIG.value is None:
+    raise app.UsageError('--config is required (e.g. experiments/quickstart/config.py)')
+  # Imported here so `--help` and usage errors stay instant.
+  from rnnlm_jax import configs, models  # pylint: disable=import-outside-toplevel
+  from rnnlm_jax.train import distributed, jobs  # pylint: disable=import-outside-toplevel
+
+  logging.get_absl_handler().addFilter(_OwnInfoOnly())
+  distributed.initialize_if_requested()
+  config = _CONFIG.value
+  _generate_overrides(config)
+  configs.validate(config)
+  models.validate(config.model)
+  workdir = _WORKDIR.value or default_workdir(config_flags.get_config_filename(
+      flags.FLAGS['config']))
+  command = argv[1]
+  if command == 'train':
+    results = dict(jobs.train_and_evaluate(config, workdir, fresh=_FRESH.value))
+    sample = results.pop('sample', '')
+    print(json.dumps(results, indent=2))
+    print(f'--- sample ---\n{sample}')
+  elif command == 'eval':
+    print(json.dumps(jobs.evaluate_checkpoint(config, workdir, _SPLIT.value,
+                                              _CHECKPOINT.value), indent=2))
+  else:
+    print(jobs.generate(config, workdir, _CHECKPOINT.value))
+
+
+def run() -> None:
+  """Entry point: bad input ends with one line naming the problem, exit 2."""
+  def guarded(argv):
+    try:
+      main(argv)
+    except (ValueError, FileNotFoundError, RuntimeError) as e:
+      if os.environ.get('RNNLM_JAX_TRACEBACK'):
+        raise
+      logging.flush()
+      print(f'error: {e}', file=sys.stderr)
+      sys.exit(2)
+  app.run(guarded)
+
+
+if __name__ == '__main__':
+  run()

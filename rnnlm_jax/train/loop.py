@@ -1,0 +1,189 @@
+"""The training loop: TBPTT over epochs, evaluation, checkpoints, resume.
+
+`train_and_evaluate(config, workdir)` is the whole job. Running it again on the
+same workdir resumes from the latest checkpoint: step, optimizer, dropout key,
+data position (a function of the step: windows come in a fixed order) and the
+hidden state carried into the next window all come back.
+"""
+
+import dataclasses
+import time
+from typing import Any, Iterator
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from absl import logging
+
+from rnnlm_jax import checkpoint, data, metrics, models
+from rnnlm_jax.train import evaluate as evaluate_lib
+from rnnlm_jax.train import optim, parallel, progress, state as state_lib, workdir as workdir_lib
+from rnnlm_jax.train.steps import train_step
+
+
+@dataclasses.dataclass
+class Run:
+  """Everything one training run holds; `meta` is saved with each checkpoint."""
+  config: ml_collections.ConfigDict
+  workdir: str
+  corpus: data.Corpus
+  model: Any
+  mesh: jax.sharding.Mesh
+  state: state_lib.TrainState
+  carry: Any
+  schedule: Any
+  steps_per_epoch: int
+  total_steps: int
+  checkpointer: checkpoint.Checkpointer
+  meta: dict = dataclasses.field(default_factory=lambda: {
+      'best_valid_loss': None, 'best_step': None, 'evals_without_gain': 0,
+      'stopped_early': False})
+
+  @property
+  def step(self) -> int:
+    return int(self.state.step)
+
+  @property
+  def batch_sharding(self):
+    return parallel.batch_sharded(self.mesh, self.config.train.batch_size)
+
+
+def steps_per_epoch(config: ml_collections.ConfigDict, corpus: data.Corpus) -> int:
+  t = config.train
+  if config.data.mode == 'sentence':
+    return data.num_sentence_batches(corpus.train, corpus.boundary_id,
+                                     t.batch_size, t.seq_len)
+  return data.num_bptt_windows(len(corpus.train), t.batch_size, t.seq_len)
+
+
+def build_run(config: ml_collections.ConfigDict, workdir: str,
+              fresh: bool = False) -> Run:
+  """Loads data, builds model/optimizer/state, restores the latest checkpoint."""
+  mesh = parallel.make_mesh()
+  parallel.check_divisible(config.train.batch_size, mesh, 'train.batch_size')
+  workdir_lib.prepare(config, workdir, fresh)
+  corpus = workdir_lib.load_corpus(config, workdir)
+  model = models.make_model(config.model, len(corpus.vocab))
+  per_epoch = steps_per_epoch(config, corpus)
+  total = config.train.num_steps or config.train.num_epochs * per_epoch
+  tx, schedule = optim.make_optimizer(config.train, per_epoch, total)
+  state = state_lib.create_train_state(
+      model, tx, config.seed, config.train.batch_size, config.train.seq_len,
+      parallel.replicated(mesh))
+  carry = evaluate_lib.initial_carry(
+      model, config.train.batch_size,
+      parallel.batch_sharded(mesh, config.train.batch_size))
+  run = Run(config, workdir, corpus, model, mesh, state, carry, schedule,
+            per_epoch, total,
+            checkpoint.Checkpointer(workdir, config.train.keep_checkpoints))
+  _restore_latest(run)
+  return run
+
+
+def _restore_latest(run: Run) -> None:
+  restored = run.checkpointer.restore(state_lib.checkpointable(run.state), run.carry)
+  if restored is None:
+    logging.info('starting a new run in %s', run.workdir)
+    return
+  run.state = state_lib.from_checkpointable(run.state, restored.state)
+  run.carry = restored.carry
+  run.meta.update({k: restored.meta[k] for k in run.meta if k in restored.meta})
+  logging.info('resumed from step %d (epoch %d) in %s', run.step,
+               run.step // run.steps_per_epoch, run.workdir)
+
+
+def save(run: Run, which: str = 'latest') -> None:
+  meta = dict(run.meta, step=run.step, epoch=run.step // run.steps_per_epoch,
+              corpus_fingerprint=run.corpus.fingerprint)
+  run.checkpointer.save(run.step, state_lib.checkpointable(run.state), run.carry,
+                        meta, which)
+
+
+def epoch_batches(run: Run, epoch: int, start: int) -> Iterator[data.Batch]:
+  """This process's rows of the epoch's batches, from batch `start` on."""
+  t = run.config.train
+  rows = parallel.process_rows(t.batch_size, run.batch_sharding)
+  if run.config.data.mode == 'sentence':
+    return data.sentence_batches(run.corpus.train, run.corpus.boundary_id,
+                                 t.batch_size, t.seq_len,
+                                 shuffle_seed=run.config.seed + epoch,
+                                 start=start, rows=rows)
+  return data.bptt_windows(run.corpus.train, t.batch_size, t.seq_len,
+                           start=start, rows=rows)
+
+
+def validate(run: Run) -> dict[str, float]:
+  e = run.config.eval
+  return evaluate_lib.evaluate(
+      run.state, run.model, run.corpus.valid, batch_size=e.batch_size,
+      seq_len=e.seq_len or run.config.train.seq_len, mesh=run.mesh)
+
+
+def _after_eval(run: Run, result: dict[str, float]) -> None:
+  """Best-checkpoint bookkeeping and early stopping."""
+  best = run.meta['best_valid_loss']
+  if best is None or result['loss'] < best:
+    run.meta.update(best_valid_loss=result['loss'], best_step=run.step,
+                    evals_without_gain=0)
+    save(run, 'best')
+  else:
+    run.meta['evals_without_gain'] += 1
+    patience = run.config.train.early_stopping_patience
+    if patience and run.meta['evals_without_gain'] >= patience:
+      run.meta['stopped_early'] = True
+      logging.info('early stopping: no validation gain in %d evaluations', patience)
+
+
+def train(run: Run, writer: metrics.MetricWriter) -> None:
+  """Trains from `run.step` to `run.total_steps` (or early stop)."""
+  t = run.config.train
+  bar = progress.Progress(run.total_steps, run.step, enabled=t.progress_bar)
+  window = progress.Window(run.step)
+  while run.step < run.total_steps and not run.meta['stopped_early']:
+    epoch, start = divmod(run.step, run.steps_per_epoch)
+    if start == 0 or run.config.data.mode == 'sentence':
+      run.carry = evaluate_lib.initial_carry(run.model, t.batch_size,
+                                             run.batch_sharding)
+    for batch in epoch_batches(run, epoch, start):
+      batch = parallel.to_global(batch, run.batch_sharding, t.batch_size)
+      run.state, run.carry, step_metrics = train_step(
+          run.state, batch, run.carry, loss_normalization=t.loss_normalization)
+      if run.config.data.mode == 'sentence':
+        run.carry = evaluate_lib.initial_carry(run.model, t.batch_size,
+                                               run.batch_sharding)
+      window.add(step_metrics)
+      step = run.step
+      bar.update(step, window.tokens_per_second())
+      if step % t.log_every_steps == 0 or step == run.total_steps:
+        scalars = window.flush(step)
+        scalars['learning_rate'] = float(run.schedule(step - 1))
+        writer.write(step, 'train', scalars)
+        bar.log(f'step {step}/{run.total_steps} epoch {epoch + 1}: loss '
+                f'{scalars["loss"]:.4f} ppl {scalars["ppl"]:.2f} '
+                f'{scalars["tokens_per_s"]:,.0f} tok/s')
+      end_of_epoch = step % run.steps_per_epoch == 0
+      evaluated = _maybe_evaluate(run, writer, bar, end_of_epoch)
+      every = t.checkpoint_every_steps
+      if (evaluated and not every) or (every and step % every == 0):
+        save(run)
+      if step >= run.total_steps or run.meta['stopped_early']:
+        break
+  bar.close()
+  if not run.checkpointer.steps() or run.checkpointer.steps()[-1] != run.step:
+    save(run)
+  run.checkpointer.wait()
+
+
+def _maybe_evaluate(run, writer, bar, end_of_epoch: bool) -> bool:
+  every = run.config.train.eval_every_steps
+  step = run.step
+  due = (every and step % every == 0) or (not every and end_of_epoch)
+  if not (due or step == run.total_steps):
+    return False
+  result = validate(run)
+  writer.write(step, 'valid', result)
+  bar.log(f'step {step}: valid loss {result["loss"]:.4f} ppl {result["ppl"]:.2f} '
+          f'bits/token {result["bits"]:.4f}')
+  _after_eval(run, result)
+  return True

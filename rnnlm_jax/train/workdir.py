@@ -1,0 +1,124 @@
+"""A run's working directory: its resolved config, vocabulary and results.
+
+Layout (all written by process 0):
+  config.json       the resolved config of the run
+  vocab.json        the vocabulary (ids are what the checkpoints were trained on)
+  checkpoints/      Orbax, latest N      best/   Orbax, best by validation
+  metrics.jsonl     one line per log/eval  tensorboard/  the same, for TensorBoard
+  results.json      final valid/test numbers   samples.txt  generated text
+
+Paths go through etils.epath, so gs://bucket/... works wherever a local path does.
+"""
+
+import datetime
+import json
+from typing import Any
+
+import jax
+import ml_collections
+from etils import epath
+
+from rnnlm_jax import data
+
+# Keys that must not change when a run is resumed: they change what the
+# checkpoint means (shapes, vocabulary, data order). Anything else (epochs,
+# logging, evaluation sizes) may be changed to extend or inspect a run.
+RESUME_KEYS = ('seed', 'data', 'model', 'train.batch_size', 'train.seq_len')
+
+
+class RunMismatchError(ValueError):
+  """Resuming with settings or data that differ from the run's."""
+
+
+def flatten(config: dict[str, Any], prefix: str = '') -> dict[str, Any]:
+  flat = {}
+  for key, value in config.items():
+    name = f'{prefix}{key}'
+    if isinstance(value, dict):
+      flat.update(flatten(value, name + '.'))
+    else:
+      flat[name] = list(value) if isinstance(value, tuple) else value
+  return flat
+
+
+def config_difference(saved: dict, current: dict) -> str | None:
+  """First resume-relevant key whose value differs, as 'key: old -> new'."""
+  old, new = flatten(saved), flatten(current)
+  for key in sorted(set(old) | set(new)):
+    if not any(key == k or key.startswith(k + '.') for k in RESUME_KEYS):
+      continue
+    if old.get(key) != new.get(key):
+      return f'{key}: {old.get(key)!r} -> {new.get(key)!r}'
+  return None
+
+
+def config_dict(config: ml_collections.ConfigDict) -> dict:
+  return json.loads(config.to_json_best_effort())
+
+
+def _is_main() -> bool:
+  return jax.process_index() == 0
+
+
+def prepare(config: ml_collections.ConfigDict, workdir: str,
+            fresh: bool = False) -> None:
+  """Creates or reopens `workdir` for `config`.
+
+  An existing run with different RESUME_KEYS is an error naming the key; with
+  `fresh`, that old run is moved aside (never deleted) and a new one starts.
+  """
+  path = epath.Path(workdir)
+  saved_config = path / 'config.json'
+  if fresh and saved_config.exists() and _is_main():
+    stamp = datetime.datetime.now().strftime('%Y%m%d-%H%M%S')
+    path.rename(path.parent / f'{path.name}.old-{stamp}')
+  elif saved_config.exists():
+    difference = config_difference(json.loads(saved_config.read_text()),
+                                   config_dict(config))
+    if difference:
+      raise RunMismatchError(
+          f'{workdir} holds a run with different settings ({difference}); '
+          'pass --fresh to move it aside and start anew, or use another --workdir')
+  if _is_main():
+    path.mkdir(parents=True, exist_ok=True)
+    saved_config.write_text(config.to_json_best_effort(indent=2) + '\n')
+
+
+def load_corpus(config: ml_collections.ConfigDict, workdir: str) -> data.Corpus:
+  """Loads the data; on resume, insists the vocabulary is the saved one."""
+  corpus = data.load_corpus(config.data)
+  vocab_path = epath.Path(workdir) / 'vocab.json'
+  if vocab_path.exists():
+    saved = load_vocab(workdir)
+    difference = saved.first_difference(corpus.vocab)
+    if difference:
+      raise RunMismatchError(
+          f'vocabulary differs from the one {workdir} was trained with '
+          f'({difference}): the data changed; pass --fresh to start anew')
+  elif _is_main():
+    vocab_path.write_text(json.dumps(corpus.vocab.tokens) + '\n')
+  return corpus
+
+
+def load_vocab(workdir: str) -> data.Vocabulary:
+  vocab_path = epath.Path(workdir) / 'vocab.json'
+  if not vocab_path.exists():
+    raise FileNotFoundError(f'{vocab_path} is missing: is {workdir} a training run?')
+  return data.Vocabulary(json.loads(vocab_path.read_text()))
+
+
+def write_json(workdir: str, name: str, value: Any) -> None:
+  if _is_main():
+    (epath.Path(workdir) / name).write_text(json.dumps(value, indent=2) + '\n')
+
+
+def read_json(workdir: str, name: str) -> Any | None:
+  path = epath.Path(workdir) / name
+  return json.loads(path.read_text()) if path.exists() else None
+
+
+def append_text(workdir: str, name: str, text: str) -> None:
+  if _is_main():
+    path = epath.Path(workdir) / name
+    old = path.read_text() if path.exists() else ''
+    path.write_text(old + text)
