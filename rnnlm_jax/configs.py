@@ -46,6 +46,10 @@ def base_config() -> ml_collections.ConfigDict:
 
   # --- model ------------------------------------------------------------
   c.model = ml_collections.ConfigDict()
+  # 'rnn' (RecurrentLM, the keys below) | 'transformer' (TransformerLM: a
+  # causal pre-LayerNorm self-attention LM; uses num_layers, tie_embeddings,
+  # the three dropout rates, dtype and the transformer keys further down)
+  c.model.type = 'rnn'
   c.model.cell = 'lstm'  # 'lstm' | 'gru' | 'rnn_tanh' | 'rnn_relu'
   c.model.num_layers = 2
   c.model.hidden_size = 200
@@ -59,6 +63,19 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.forget_bias = 0.0  # LSTM forget-gate bias at init
   c.model.dtype = 'float32'  # matmul dtype: 'float32' | 'bfloat16'
   c.model.unroll = 0  # lax.scan unroll; 0: 8 on GPU/TPU, 1 on CPU
+  # transformer only (model.type='transformer'). dropout_embed: on embedding
+  # + position; dropout: on each attention/MLP output before the residual add;
+  # dropout_output: after the final LayerNorm. Init: normal(0.02), not init_scale.
+  c.model.d_model = 256
+  c.model.num_heads = 4  # must divide d_model
+  c.model.mlp_dim = 0  # feed-forward width; 0: 4 * d_model
+  c.model.position = 'learned'  # 'learned' | 'sinusoidal'
+  # tokens of the previous windows kept in the carry and attended to (the
+  # transformer's counterpart of the carried hidden state; also what sampling
+  # sees of the past). 0: every window (and sampled token) stands alone.
+  c.model.memory_len = 64
+  c.model.max_len = 512  # learned positions: memory_len + seq_len must fit
+  c.model.attention_dropout = 0.0  # on the attention weights
 
   # --- training ---------------------------------------------------------
   c.train = ml_collections.ConfigDict()
@@ -85,6 +102,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.train.keep_checkpoints = 2  # latest N (the best one is kept apart)
   c.train.early_stopping_patience = 0  # evaluations without gain; 0: off
   c.train.progress_bar = True
+  # Steps with a NaN/inf loss or gradient norm are skipped (params unchanged);
+  # this many in a row stop the run with an error.
+  c.train.max_nonfinite_steps = 10
 
   # --- evaluation -------------------------------------------------------
   c.eval = ml_collections.ConfigDict()
@@ -121,7 +141,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
   rnnlm_jax.models.make_model), by the code that knows their meaning.
   """
   t, e, g = config.train, config.eval, config.generate
-  for key in ('batch_size', 'seq_len', 'log_every_steps', 'keep_checkpoints'):
+  for key in ('batch_size', 'seq_len', 'log_every_steps', 'keep_checkpoints',
+              'max_nonfinite_steps'):
     _check(t[key] > 0, f'train.{key}', t[key], 'must be > 0')
   for key in ('num_epochs', 'num_steps', 'eval_every_steps', 'warmup_steps',
               'checkpoint_every_steps', 'early_stopping_patience',

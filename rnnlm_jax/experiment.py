@@ -5,6 +5,7 @@ r"""Command line: train / eval / generate an experiment.
       --config.train.num_epochs=1 --workdir /tmp/zs
   python -m rnnlm_jax.experiment eval --config ... [--split test] [--checkpoint best]
   python -m rnnlm_jax.experiment generate --config ... --prompt 'the ' --length 300
+  python -m rnnlm_jax.experiment sweep experiments/ablation_cells [--smoke]
 
 The default workdir is `workdir/` inside the experiment's folder. Running the
 same train command again resumes from the latest checkpoint.
@@ -18,7 +19,7 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-COMMANDS = ('train', 'eval', 'generate')
+COMMANDS = ('train', 'eval', 'generate', 'sweep')
 
 _CONFIG = config_flags.DEFINE_config_file(
     'config', None, 'Experiment config file (experiments/<name>/config.py).',
@@ -37,6 +38,8 @@ _TEMPERATURE = flags.DEFINE_float('temperature', None, 'generate: 0 is greedy.')
 _TOP_K = flags.DEFINE_integer('top_k', None, 'generate: keep the k likeliest (0: all).')
 _TOP_P = flags.DEFINE_float('top_p', None, 'generate: nucleus mass (1: all).')
 _SEED = flags.DEFINE_integer('seed', None, 'generate: sampling seed.')
+_SMOKE = flags.DEFINE_bool('smoke', False, 'sweep: tiny overrides, runs in seconds.')
+_ARMS = flags.DEFINE_list('arms', [], 'sweep: run only these arms.')
 
 
 def default_workdir(config_path: str) -> str:
@@ -64,7 +67,22 @@ class _OwnInfoOnly(logging_std.Filter):
             or f'{os.sep}rnnlm_jax{os.sep}' in record.pathname)
 
 
+def sweep(argv) -> None:
+  """sweep <experiment folder> (see rnnlm_jax/sweep.py)."""
+  from rnnlm_jax import sweep as sweep_lib  # pylint: disable=import-outside-toplevel
+  from rnnlm_jax.train import distributed  # pylint: disable=import-outside-toplevel
+  if len(argv) != 3:
+    raise app.UsageError('usage: python -m rnnlm_jax.experiment sweep '
+                         'experiments/<name> [--smoke] [--workdir DIR] [--arms a,b]')
+  logging.get_absl_handler().addFilter(_OwnInfoOnly())
+  distributed.initialize_if_requested()
+  sweep_lib.run_sweep(argv[2], smoke=_SMOKE.value, workdir=_WORKDIR.value,
+                      only=_ARMS.value)
+
+
 def main(argv) -> None:
+  if argv[1:2] == ['sweep']:
+    return sweep(argv)
   if len(argv) != 2 or argv[1] not in COMMANDS:
     raise app.UsageError(f'usage: python -m rnnlm_jax.experiment {{{"|".join(COMMANDS)}}} '
                          '--config experiments/<name>/config.py [--config.key=value ...]')
@@ -98,15 +116,21 @@ def main(argv) -> None:
 def run() -> None:
   """Entry point: bad input ends with one line naming the problem, exit 2."""
   def guarded(argv):
+    from rnnlm_jax.train import preemption  # pylint: disable=import-outside-toplevel
     try:
       main(argv)
+    except preemption.Preempted as e:
+      logging.flush()
+      print(str(e), file=sys.stderr)
+      sys.exit(preemption.EXIT_CODE)
     except (ValueError, FileNotFoundError, RuntimeError) as e:
       if os.environ.get('RNNLM_JAX_TRACEBACK'):
         raise
       logging.flush()
       print(f'error: {e}', file=sys.stderr)
       sys.exit(2)
-  app.run(guarded)
+  from rnnlm_jax.sweep import positional_experiment  # pylint: disable=import-outside-toplevel
+  app.run(guarded, argv=positional_experiment(sys.argv))
 
 
 if __name__ == '__main__':

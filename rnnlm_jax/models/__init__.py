@@ -1,7 +1,8 @@
-"""Recurrent language models (RNN, LSTM, GRU) in flax.linen.
+"""Recurrent language models (RNN, LSTM, GRU) in flax.linen, and a transformer.
 
 Public API:
-  RecurrentLM, make_model(config.model, vocab_size), count_params(params);
+  RecurrentLM, TransformerLM, make_model(config.model, vocab_size) (dispatches
+  on model.type), count_params(params);
   cells: CELLS, RecurrentLayer, initial_carry, cell_step.
 """
 
@@ -11,12 +12,15 @@ from rnnlm_jax.models.cells import RecurrentLayer
 from rnnlm_jax.models.cells import cell_step
 from rnnlm_jax.models.cells import initial_carry
 from rnnlm_jax.models.factory import DTYPES
+from rnnlm_jax.models.factory import TYPES
 from rnnlm_jax.models.factory import make_model
 from rnnlm_jax.models.factory import validate
 from rnnlm_jax.models.rnn_lm import RecurrentLM
 from rnnlm_jax.models.rnn_lm import count_params
+from rnnlm_jax.models.transformer import TransformerLM
 
 __all__ = [
-    'CELLS', 'DTYPES', 'NUM_GATES', 'RecurrentLM', 'RecurrentLayer',
-    'cell_step', 'count_params', 'initial_carry', 'make_model', 'validate',
+    'CELLS', 'DTYPES', 'NUM_GATES', 'RecurrentLM', 'RecurrentLayer', 'TYPES',
+    'TransformerLM', 'cell_step', 'count_params', 'initial_carry', 'make_model',
+    'validate',
 ]

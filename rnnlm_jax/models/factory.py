@@ -1,4 +1,7 @@
-"""Builds a `RecurrentLM` from the `model` section of the config, validated.
+"""Builds the LM of the `model` section of the config, validated.
+
+`model.type` picks it: 'rnn' (RecurrentLM, the default) or 'transformer'
+(TransformerLM); both have the same call/carry interface.
 
 Bad values fail here, at startup, with a one-line ValueError that names the
 config key, instead of as a shape error deep inside jit.
@@ -12,7 +15,10 @@ import jax.numpy as jnp
 
 from rnnlm_jax.models import cells
 from rnnlm_jax.models.rnn_lm import RecurrentLM
+from rnnlm_jax.models.transformer import TransformerLM
 
+TYPES = ('rnn', 'transformer')
+POSITIONS = ('learned', 'sinusoidal')
 DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
 
 
@@ -62,33 +68,74 @@ def _unroll(cfg: Mapping[str, Any]) -> int:
   return 1 if jax.default_backend() == 'cpu' else 8
 
 
-def validate(cfg: Mapping[str, Any]) -> dict[str, Any]:
-  """Checks the `model` config section; returns RecurrentLM's field values."""
-  if cfg['cell'] not in cells.CELLS:
-    _fail('cell', cfg['cell'], f'is not one of {cells.CELLS}')
+def _type(cfg: Mapping[str, Any]) -> str:
+  model_type = cfg.get('type', 'rnn')  # dicts from before the key existed
+  if model_type not in TYPES:
+    _fail('type', model_type, f'is not one of {TYPES}')
+  return model_type
+
+
+def _common(cfg: Mapping[str, Any]) -> dict[str, Any]:
   if cfg['dtype'] not in DTYPES:
     _fail('dtype', cfg['dtype'], f'is not one of {tuple(DTYPES)}')
   if not isinstance(cfg['tie_embeddings'], bool):
     _fail('tie_embeddings', cfg['tie_embeddings'], 'must be True or False')
   return dict(
-      cell=cfg['cell'],
       num_layers=_positive_int(cfg, 'num_layers'),
-      hidden_size=_positive_int(cfg, 'hidden_size'),
-      embed_size=_positive_int(cfg, 'embed_size'),
       tie_embeddings=cfg['tie_embeddings'],
       dropout_embed=_rate(cfg, 'dropout_embed'),
       dropout=_rate(cfg, 'dropout'),
       dropout_output=_rate(cfg, 'dropout_output'),
-      init_scale=_number(cfg, 'init_scale', minimum=0.0),
-      forget_bias=_number(cfg, 'forget_bias', minimum=None),
       dtype=DTYPES[cfg['dtype']],
-      unroll=_unroll(cfg),
   )
 
 
+def _validate_transformer(cfg: Mapping[str, Any]) -> dict[str, Any]:
+  fields = _common(cfg)
+  d_model = _positive_int(cfg, 'd_model')
+  num_heads = _positive_int(cfg, 'num_heads')
+  if d_model % num_heads:
+    _fail('num_heads', num_heads, f'must divide model.d_model={d_model}')
+  mlp_dim = cfg['mlp_dim']
+  if not _is_int(mlp_dim) or mlp_dim < 0:
+    _fail('mlp_dim', mlp_dim, 'must be an int >= 0 (0: 4 * d_model)')
+  if cfg['position'] not in POSITIONS:
+    _fail('position', cfg['position'], f'is not one of {POSITIONS}')
+  memory_len = cfg['memory_len']
+  if not _is_int(memory_len) or memory_len < 0:
+    _fail('memory_len', memory_len, 'must be an int >= 0')
+  max_len = _positive_int(cfg, 'max_len')
+  if cfg['position'] == 'learned' and max_len <= memory_len:
+    _fail('max_len', max_len, f'must exceed model.memory_len={memory_len}')
+  fields.update(
+      d_model=d_model, num_heads=num_heads, mlp_dim=int(mlp_dim or 4 * d_model),
+      position=cfg['position'], memory_len=int(memory_len), max_len=max_len,
+      attention_dropout=_rate(cfg, 'attention_dropout'))
+  return fields
+
+
+def validate(cfg: Mapping[str, Any]) -> dict[str, Any]:
+  """Checks the `model` config section; returns the model's field values."""
+  if _type(cfg) == 'transformer':
+    return _validate_transformer(cfg)
+  if cfg['cell'] not in cells.CELLS:
+    _fail('cell', cfg['cell'], f'is not one of {cells.CELLS}')
+  fields = _common(cfg)
+  fields.update(
+      cell=cfg['cell'],
+      hidden_size=_positive_int(cfg, 'hidden_size'),
+      embed_size=_positive_int(cfg, 'embed_size'),
+      init_scale=_number(cfg, 'init_scale', minimum=0.0),
+      forget_bias=_number(cfg, 'forget_bias', minimum=None),
+      unroll=_unroll(cfg),
+  )
+  return fields
+
+
 def make_model(model_config: Mapping[str, Any],
-               vocab_size: int) -> RecurrentLM:
-  """RecurrentLM for `config.model` (an ml_collections.ConfigDict or a dict)."""
+               vocab_size: int) -> RecurrentLM | TransformerLM:
+  """The LM for `config.model` (an ml_collections.ConfigDict or a dict)."""
   if not _is_int(vocab_size) or vocab_size < 1:
     raise ValueError(f'vocab_size={vocab_size!r} must be a positive integer')
-  return RecurrentLM(vocab_size=vocab_size, **validate(model_config))
+  cls = TransformerLM if _type(model_config) == 'transformer' else RecurrentLM
+  return cls(vocab_size=vocab_size, **validate(model_config))

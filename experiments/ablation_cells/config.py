@@ -1,0 +1,45 @@
+"""Ablation: RNN-tanh vs GRU vs LSTM at a matched parameter count on PTB.
+
+The zaremba_small recipe (2 layers, embedding 200, 20-step BPTT, batch 20, SGD
+lr 1 for 4 epochs then x0.5, 13 epochs, clip 5, uniform init 0.1, no dropout)
+for every cell, with each cell's hidden size chosen so that the WHOLE model
+(embedding and softmax included, vocabulary 10,000) has the LSTM's 4,651,600
+parameters within 0.1%:
+
+  lstm      H=200  4,651,600
+  gru       H=211  4,648,977  (-0.06%)
+  rnn_tanh  H=242  4,654,576  (+0.06%)
+
+(tests/test_sweep.py checks the match on the initialized models.) Three seeds
+per arm; the table reports mean ± std.
+
+  python -m rnnlm_jax.experiment sweep experiments/ablation_cells
+  python -m rnnlm_jax.experiment sweep experiments/ablation_cells --smoke  # seconds
+
+Results: experiments/ablation_cells/results.md and learning_curves.png, written
+by the sweep. Hardware/time: NOT YET RUN (9 runs of the small model; hours on
+a CPU, well under an hour each on a GPU).
+"""
+
+import os
+
+from rnnlm_jax.sweep import load_module
+
+_SMALL = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                      'zaremba_small', 'config.py')
+
+# cell -> hidden size giving the LSTM-200 parameter count (see the docstring).
+HIDDEN_SIZES = {'lstm': 200, 'gru': 211, 'rnn_tanh': 242}
+SEEDS = (0, 1, 2)
+# --smoke: one layer of ~16 units; the arms keep their cells.
+SMOKE = {'data.max_train_tokens': 2000}
+
+
+def get_config():
+  return load_module(_SMALL).get_config()
+
+
+def sweep(smoke=False):
+  return [(cell, {'model.cell': cell,
+                  'model.hidden_size': 16 if smoke else hidden})
+          for cell, hidden in HIDDEN_SIZES.items()]

@@ -1,0 +1,171 @@
+"""A sweep's report: a markdown table of its arms and a learning-curve plot.
+
+Input: the sweep's runs, one dict per (arm, seed) with 'arm', 'seed',
+'workdir', 'results' (the run's results.json) and optionally 'wall_s'.
+Runs of the same arm are aggregated: mean ± sample std over seeds.
+"""
+
+import datetime
+import json
+import math
+import os
+from typing import Any, Sequence
+
+import numpy as np
+
+
+def metric_of(level: str) -> tuple[str, str]:
+  """(results key suffix, label): perplexity for words, bits/char for chars."""
+  return ('bits', 'bits/char') if level == 'char' else ('ppl', 'ppl')
+
+
+def mean_std(values: Sequence[float], digits: int = 2) -> str:
+  values = [float(v) for v in values if v is not None]
+  if not values:
+    return 'n/a'
+  mean = float(np.mean(values))
+  if len(values) == 1:
+    return f'{mean:.{digits}f}'
+  return f'{mean:.{digits}f} ± {float(np.std(values, ddof=1)):.{digits}f}'
+
+
+def format_seconds(seconds: float | None) -> str:
+  if seconds is None or not math.isfinite(seconds):
+    return 'n/a'
+  if seconds < 120:
+    return f'{seconds:.1f} s'
+  minutes = seconds / 60
+  return f'{minutes:.1f} min' if minutes < 120 else f'{minutes / 60:.2f} h'
+
+
+def group(runs: Sequence[dict]) -> dict[str, list[dict]]:
+  """Runs by arm name, in first-appearance order."""
+  arms: dict[str, list[dict]] = {}
+  for run in runs:
+    arms.setdefault(run['arm'], []).append(run)
+  return arms
+
+
+def table_rows(runs: Sequence[dict]) -> list[dict[str, Any]]:
+  """One aggregated row per arm (numbers, not strings)."""
+  rows = []
+  for arm, arm_runs in group(runs).items():
+    results = [r['results'] for r in arm_runs]
+    key, label = metric_of(results[0].get('level', 'word'))
+    digits = 3 if key == 'bits' else 2
+    rows.append({
+        'arm': arm,
+        'params': results[0].get('num_params'),
+        'metric': label,
+        'valid': [r.get(f'valid_{key}') for r in results],
+        'test': [r.get(f'test_{key}') for r in results],
+        'digits': digits,
+        'wall_s': _mean([r.get('wall_s', res.get('train_seconds_this_invocation'))
+                         for r, res in zip(arm_runs, results)]),
+        'tokens_per_s': _mean([res.get('tokens_per_s_this_invocation')
+                               for res in results]),
+        'seeds': sorted(r['seed'] for r in arm_runs),
+    })
+  return rows
+
+
+def _mean(values) -> float | None:
+  values = [float(v) for v in values if v is not None]
+  return float(np.mean(values)) if values else None
+
+
+def markdown_table(runs: Sequence[dict]) -> str:
+  rows = table_rows(runs)
+  labels = {row['metric'] for row in rows}
+  label = labels.pop() if len(labels) == 1 else 'ppl or bits/char'
+  lines = [f'| arm | params | valid {label} | test {label} | wall time | tokens/s | seeds |',
+           '| --- | ---: | ---: | ---: | ---: | ---: | ---: |']
+  for row in rows:
+    params = f'{row["params"]:,}' if row['params'] is not None else 'n/a'
+    tps = f'{row["tokens_per_s"]:,.0f}' if row['tokens_per_s'] is not None else 'n/a'
+    lines.append(
+        f'| {row["arm"]} | {params} | {mean_std(row["valid"], row["digits"])} | '
+        f'{mean_std(row["test"], row["digits"])} | {format_seconds(row["wall_s"])} | '
+        f'{tps} | {len(row["seeds"])} |')
+  return '\n'.join(lines) + '\n'
+
+
+def valid_curve(workdir: str, key: str) -> dict[int, float]:
+  """{step: validation metric} from a run's metrics.jsonl (torn lines skipped)."""
+  path = os.path.join(workdir, 'metrics.jsonl')
+  curve = {}
+  if not os.path.exists(path):
+    return curve
+  with open(path, encoding='utf-8') as f:
+    for line in f:
+      try:
+        entry = json.loads(line)
+      except json.JSONDecodeError:
+        continue
+      if entry.get('split') == 'valid' and key in entry:
+        curve[int(entry['step'])] = float(entry[key])
+  return curve
+
+
+def plot_learning_curves(runs: Sequence[dict], path: str, title: str = '') -> str:
+  """Validation ppl (bits/char for chars) vs step, one line per arm (mean over
+  seeds at the steps every seed has; thin lines for single seeds)."""
+  from matplotlib.backends.backend_agg import FigureCanvasAgg  # pylint: disable=import-outside-toplevel
+  from matplotlib.figure import Figure  # pylint: disable=import-outside-toplevel
+  fig = Figure(figsize=(7, 4.5), dpi=100)
+  FigureCanvasAgg(fig)  # the Agg backend, whatever pyplot's default is
+  ax = fig.add_subplot(1, 1, 1)
+  labels = set()
+  for arm, arm_runs in group(runs).items():
+    key, label = metric_of(arm_runs[0]['results'].get('level', 'word'))
+    labels.add(label)
+    curves = [valid_curve(r['workdir'], key) for r in arm_runs]
+    curves = [c for c in curves if c]
+    if not curves:
+      continue
+    steps = sorted(set.intersection(*(set(c) for c in curves)))
+    if len(curves) > 1:
+      for c in curves:
+        ax.plot(sorted(c), [c[s] for s in sorted(c)], lw=0.5, alpha=0.4)
+    mean = [float(np.mean([c[s] for c in curves])) for s in steps]
+    ax.plot(steps, mean, marker='o', ms=3, label=f'{arm} (n={len(curves)})')
+  ax.set_xlabel('step')
+  ax.set_ylabel('validation ' + ' / '.join(sorted(labels)))
+  if labels == {'ppl'}:
+    ax.set_yscale('log')
+  ax.set_title(title or 'validation learning curves')
+  ax.grid(True, alpha=0.3)
+  if ax.get_legend_handles_labels()[0]:
+    ax.legend(fontsize='small')
+  fig.tight_layout()
+  fig.savefig(path, format='png')
+  return path
+
+
+def write_report(runs: Sequence[dict], out_dir: str, *, title: str,
+                 exp_dir: str, command: str) -> tuple[str, str]:
+  """Writes results.md and learning_curves.png into out_dir; returns their paths."""
+  os.makedirs(out_dir, exist_ok=True)
+  png = os.path.join(out_dir, 'learning_curves.png')
+  plot_learning_curves(runs, png, title)
+  hardware = sorted({f'{r.get("device_count", "?")} x {r.get("device_kind", "?")} '
+                     f'({r.get("backend", "?")})' for r in runs if 'backend' in r})
+  lines = [
+      f'# {title}: sweep results', '',
+      f'Generated by `{command}` on {datetime.date.today().isoformat()}; '
+      f'{len(runs)} run(s) of {len(group(runs))} arm(s). Mean ± sample std over '
+      'seeds; test numbers use eval.test_batch_size. Wall time: the invocation '
+      'that finished each run (training, evaluations, compiles), mean over seeds; '
+      'tokens/s: training throughput of that invocation.',
+      '',
+      'Hardware: ' + ('; '.join(hardware) if hardware else 'not recorded') + '.',
+      '',
+      markdown_table(runs),
+      f'![validation learning curves]({os.path.relpath(png, out_dir)})', '',
+      'Workdirs: ' + ', '.join(
+          f'`{os.path.relpath(r["workdir"], exp_dir)}`' for r in runs), '',
+  ]
+  md = os.path.join(out_dir, 'results.md')
+  with open(md, 'w', encoding='utf-8') as f:
+    f.write('\n'.join(lines))
+  return md, png
