@@ -7,18 +7,16 @@ hidden state carried into the next window all come back.
 """
 
 import dataclasses
-import time
 from typing import Any, Iterator
 
 import jax
-import jax.numpy as jnp
 import ml_collections
-import numpy as np
 from absl import logging
 
 from rnnlm_jax import checkpoint, data, metrics, models
 from rnnlm_jax.train import evaluate as evaluate_lib
-from rnnlm_jax.train import optim, parallel, progress, state as state_lib, workdir as workdir_lib
+from rnnlm_jax.train import optim, parallel, preemption, progress
+from rnnlm_jax.train import state as state_lib, workdir as workdir_lib
 from rnnlm_jax.train.steps import train_step
 
 
@@ -36,13 +34,11 @@ class Run:
   steps_per_epoch: int
   total_steps: int
   checkpointer: checkpoint.Checkpointer
+  step: int = 0  # host copy of state.step, so the loop never waits to read it
+  window: progress.Window = dataclasses.field(default_factory=progress.Window)
   meta: dict = dataclasses.field(default_factory=lambda: {
       'best_valid_loss': None, 'best_step': None, 'evals_without_gain': 0,
       'stopped_early': False})
-
-  @property
-  def step(self) -> int:
-    return int(self.state.step)
 
   @property
   def batch_sharding(self):
@@ -57,6 +53,22 @@ def steps_per_epoch(config: ml_collections.ConfigDict, corpus: data.Corpus) -> i
   return data.num_bptt_windows(len(corpus.train), t.batch_size, t.seq_len)
 
 
+def check_split_sizes(config: ml_collections.ConfigDict, corpus: data.Corpus) -> None:
+  """Fails at start-up, naming the split, if one cannot fill one batch window."""
+  t, e = config.train, config.eval
+  eval_len = e.seq_len or t.seq_len
+  needs = [('valid', e.batch_size, eval_len, 'eval.batch_size'),
+           ('test', e.test_batch_size, eval_len, 'eval.test_batch_size')]
+  if config.data.mode == 'stream':
+    needs.insert(0, ('train', t.batch_size, t.seq_len, 'train.batch_size'))
+  for split, batch_size, seq_len, key in needs:
+    tokens = len(corpus.split(split))
+    if data.num_bptt_windows(tokens, batch_size, seq_len, drop_last=split == 'train') == 0:
+      raise data.DataError(
+          f'the {split} split has {tokens:,} tokens, too few for {key}={batch_size} '
+          f'x seq_len={seq_len}; use a smaller {key} or seq_len, or more data')
+
+
 def build_run(config: ml_collections.ConfigDict, workdir: str,
               fresh: bool = False) -> Run:
   """Loads data, builds model/optimizer/state, restores the latest checkpoint."""
@@ -64,6 +76,7 @@ def build_run(config: ml_collections.ConfigDict, workdir: str,
   parallel.check_divisible(config.train.batch_size, mesh, 'train.batch_size')
   workdir_lib.prepare(config, workdir, fresh)
   corpus = workdir_lib.load_corpus(config, workdir)
+  check_split_sizes(config, corpus)
   model = models.make_model(config.model, len(corpus.vocab))
   per_epoch = steps_per_epoch(config, corpus)
   total = config.train.num_steps or config.train.num_epochs * per_epoch
@@ -87,7 +100,9 @@ def _restore_latest(run: Run) -> None:
     logging.info('starting a new run in %s', run.workdir)
     return
   run.state = state_lib.from_checkpointable(run.state, restored.state)
+  run.step = restored.step
   run.carry = restored.carry
+  run.window.restore(restored.meta.get('log_window'))
   run.meta.update({k: restored.meta[k] for k in run.meta if k in restored.meta})
   logging.info('resumed from step %d (epoch %d) in %s', run.step,
                run.step // run.steps_per_epoch, run.workdir)
@@ -95,7 +110,8 @@ def _restore_latest(run: Run) -> None:
 
 def save(run: Run, which: str = 'latest') -> None:
   meta = dict(run.meta, step=run.step, epoch=run.step // run.steps_per_epoch,
-              corpus_fingerprint=run.corpus.fingerprint)
+              corpus_fingerprint=run.corpus.fingerprint,
+              log_window=run.window.snapshot())
   run.checkpointer.save(run.step, state_lib.checkpointable(run.state), run.carry,
                         meta, which)
 
@@ -135,49 +151,99 @@ def _after_eval(run: Run, result: dict[str, float]) -> None:
       logging.info('early stopping: no validation gain in %d evaluations', patience)
 
 
+class NonFiniteError(RuntimeError):
+  """Too many consecutive steps with a NaN/inf loss or gradient norm."""
+
+
+def _check_finite(step_metrics: dict | None, limit: int, step: int) -> None:
+  """Reads the *previous* step's divergence counter: by the time the next
+  step is queued it is done, so this never stalls the device pipeline."""
+  if step_metrics is not None and int(step_metrics['nonfinite_run']) >= limit:
+    raise NonFiniteError(
+        f'loss or gradient norm was NaN/inf for {limit} consecutive steps '
+        f'(by step {step}); those updates were skipped and no checkpoint was '
+        'written; lower train.learning_rate or set train.clip_norm')
+
+
 def train(run: Run, writer: metrics.MetricWriter) -> None:
-  """Trains from `run.step` to `run.total_steps` (or early stop)."""
+  """Trains from `run.step` to `run.total_steps` (or early stop).
+
+  Raises preemption.Preempted after saving if SIGTERM arrives, and
+  NonFiniteError if the run diverges.
+  """
   t = run.config.train
   bar = progress.Progress(run.total_steps, run.step, enabled=t.progress_bar)
-  window = progress.Window(run.step)
-  while run.step < run.total_steps and not run.meta['stopped_early']:
-    epoch, start = divmod(run.step, run.steps_per_epoch)
-    if start == 0 or run.config.data.mode == 'sentence':
-      run.carry = evaluate_lib.initial_carry(run.model, t.batch_size,
-                                             run.batch_sharding)
-    for batch in epoch_batches(run, epoch, start):
-      batch = parallel.to_global(batch, run.batch_sharding, t.batch_size)
-      run.state, run.carry, step_metrics = train_step(
-          run.state, batch, run.carry, loss_normalization=t.loss_normalization)
-      if run.config.data.mode == 'sentence':
-        run.carry = evaluate_lib.initial_carry(run.model, t.batch_size,
-                                               run.batch_sharding)
-      window.add(step_metrics)
-      step = run.step
-      bar.update(step, window.tokens_per_second())
-      if step % t.log_every_steps == 0 or step == run.total_steps:
-        scalars = window.flush(step)
-        scalars['learning_rate'] = float(run.schedule(step - 1))
-        writer.write(step, 'train', scalars)
-        bar.log(f'step {step}/{run.total_steps} epoch {epoch + 1}: loss '
-                f'{scalars["loss"]:.4f} ppl {scalars["ppl"]:.2f} '
-                f'{scalars["tokens_per_s"]:,.0f} tok/s')
-      end_of_epoch = step % run.steps_per_epoch == 0
-      evaluated = _maybe_evaluate(run, writer, bar, end_of_epoch)
-      every = t.checkpoint_every_steps
-      if (evaluated and not every) or (every and step % every == 0):
-        save(run)
-      if step >= run.total_steps or run.meta['stopped_early']:
-        break
-  bar.close()
-  if not run.checkpointer.steps() or run.checkpointer.steps()[-1] != run.step:
+  window = run.window
+  guard = preemption.PreemptionGuard()
+  previous = None
+  try:
+    while run.step < run.total_steps and not run.meta['stopped_early']:
+      epoch, start = divmod(run.step, run.steps_per_epoch)
+      if start == 0:
+        run.carry = _zero_carry(run)
+      for batch in epoch_batches(run, epoch, start):
+        step_metrics = _train_one(run, batch)
+        _check_finite(previous, t.max_nonfinite_steps, run.step - 1)
+        previous = step_metrics
+        window.add(step_metrics)
+        bar.update(run.step, window.tokens_per_second())
+        _maybe_log(run, writer, bar, window, epoch)
+        evaluated = _maybe_evaluate(run, writer, bar)
+        every = t.checkpoint_every_steps
+        if (evaluated and not every) or (every and run.step % every == 0):
+          save(run)
+        if guard.requested(run.step):
+          _save_final(run)
+          raise preemption.Preempted(run.step)
+        if run.step >= run.total_steps or run.meta['stopped_early']:
+          break
+    _check_finite(previous, t.max_nonfinite_steps, run.step)
+  finally:
+    bar.close()
+    guard.close()
+  _save_final(run)
+
+
+def _zero_carry(run: Run):
+  return evaluate_lib.initial_carry(run.model, run.config.train.batch_size,
+                                    run.batch_sharding)
+
+
+def _train_one(run: Run, batch: data.Batch) -> dict:
+  t = run.config.train
+  batch = parallel.to_global(batch, run.batch_sharding, t.batch_size)
+  run.state, run.carry, step_metrics = train_step(
+      run.state, batch, run.carry, loss_normalization=t.loss_normalization)
+  run.step += 1  # host copy: reading state.step would wait for the device
+  if run.config.data.mode == 'sentence':
+    run.carry = _zero_carry(run)  # sentences are independent
+  return step_metrics
+
+
+def _maybe_log(run, writer, bar, window, epoch: int) -> None:
+  step = run.step
+  if step % run.config.train.log_every_steps and step != run.total_steps:
+    return
+  scalars = window.flush()
+  scalars['learning_rate'] = float(run.schedule(step - 1))
+  writer.write(step, 'train', scalars)
+  bar.log(f'step {step}/{run.total_steps} epoch {epoch + 1}: loss '
+          f'{scalars["loss"]:.4f} ppl {scalars["ppl"]:.2f} '
+          f'{scalars["tokens_per_s"]:,.0f} tok/s'
+          + (f' skipped {scalars["skipped_steps"]:.0f}' if scalars['skipped_steps'] else ''))
+
+
+def _save_final(run: Run) -> None:
+  steps = run.checkpointer.steps()
+  if not steps or steps[-1] != run.step:
     save(run)
   run.checkpointer.wait()
 
 
-def _maybe_evaluate(run, writer, bar, end_of_epoch: bool) -> bool:
+def _maybe_evaluate(run, writer, bar) -> bool:
   every = run.config.train.eval_every_steps
   step = run.step
+  end_of_epoch = step % run.steps_per_epoch == 0
   due = (every and step % every == 0) or (not every and end_of_epoch)
   if not (due or step == run.total_steps):
     return False

@@ -41,35 +41,51 @@ class Window:
   device except when a log line fetches the sums (`flush`).
   """
 
-  def __init__(self, step: int):
+  def __init__(self):
     self._last_rate = None
-    self._reset(step)
+    self._reset()
 
-  def _reset(self, step: int) -> None:
-    self._start_step = step
+  def _reset(self) -> None:
     self._start_time = time.perf_counter()
     self._sums = None
     self._steps = 0
 
   def add(self, step_metrics: dict) -> None:
-    weighted = {'nll': step_metrics['loss'] * step_metrics['tokens'],
-                'tokens': step_metrics['tokens'],
-                'grad_norm': step_metrics['grad_norm']}
+    ok = 1.0 - step_metrics['skipped']  # keep NaN steps out of the averages
+    weighted = {'nll': jnp.where(ok > 0, step_metrics['loss'], 0.0) * step_metrics['tokens'],
+                'tokens': step_metrics['tokens'] * ok,
+                'grad_norm': jnp.where(ok > 0, step_metrics['grad_norm'], 0.0),
+                'skipped': step_metrics['skipped']}
     self._sums = weighted if self._sums is None else jax.tree.map(
         jnp.add, self._sums, weighted)
     self._steps += 1
 
+  def snapshot(self) -> dict:
+    """The partial sums as JSON-able floats, saved with a checkpoint so a
+    resumed run logs the same window averages as an unbroken one."""
+    sums = {} if self._sums is None else {
+        k: float(v) for k, v in jax.device_get(self._sums).items()}
+    return {'sums': sums, 'steps': self._steps}
+
+  def restore(self, snapshot: dict | None) -> None:
+    if not snapshot or not snapshot['sums']:
+      return
+    # float32 again, so the remaining additions round exactly as before.
+    self._sums = {k: jnp.asarray(v, jnp.float32) for k, v in snapshot['sums'].items()}
+    self._steps = snapshot['steps']
+
   def tokens_per_second(self) -> float | None:
     return self._last_rate
 
-  def flush(self, step: int) -> dict[str, float]:
+  def flush(self) -> dict[str, float]:
     sums = jax.device_get(self._sums)  # waits for the steps so far
     elapsed = time.perf_counter() - self._start_time
     loss = float(sums['nll'] / max(sums['tokens'], 1.0))
     self._last_rate = float(sums['tokens']) / max(elapsed, 1e-9)
     scalars = {'loss': loss, 'ppl': math.exp(min(loss, 700.0)),
-               'grad_norm': float(sums['grad_norm']) / self._steps,
+               'grad_norm': float(sums['grad_norm']) / max(self._steps - sums['skipped'], 1),
+               'skipped_steps': float(sums['skipped']),
                'tokens_per_s': self._last_rate,
                'steps_per_s': self._steps / max(elapsed, 1e-9)}
-    self._reset(step)
+    self._reset()
     return scalars

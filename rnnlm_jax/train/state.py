@@ -9,11 +9,15 @@ from flax.training import train_state
 
 
 class TrainState(train_state.TrainState):
-  """flax's TrainState plus `rng`, the base key dropout keys are folded from.
+  """flax's TrainState plus the dropout base key and a divergence counter.
 
-  A raw uint32 key (not a typed key) so Orbax saves it like any array.
+  rng: raw uint32 key (not a typed key, so Orbax saves it like any array)
+    that per-step dropout keys are folded from.
+  nonfinite_run: int32, consecutive steps skipped for a NaN/inf loss or
+    gradient norm.
   """
   rng: jax.Array
+  nonfinite_run: jax.Array
 
 
 def create_train_state(model, tx: optax.GradientTransformation, seed: int,
@@ -31,7 +35,8 @@ def create_train_state(model, tx: optax.GradientTransformation, seed: int,
     carry = model.initial_carry(batch_size)
     params = model.init({'params': init_key}, tokens, carry, train=False)['params']
     return TrainState.create(apply_fn=model.apply, params=params, tx=tx,
-                             rng=dropout_key)
+                             rng=dropout_key,
+                             nonfinite_run=jnp.zeros((), jnp.int32))
 
   return jax.jit(init, out_shardings=sharding)(jax.random.PRNGKey(seed))
 
@@ -39,9 +44,9 @@ def create_train_state(model, tx: optax.GradientTransformation, seed: int,
 def checkpointable(state: TrainState) -> dict[str, Any]:
   """The array part of the state (what Orbax stores; apply_fn/tx are code)."""
   return {'step': state.step, 'params': state.params,
-          'opt_state': state.opt_state, 'rng': state.rng}
+          'opt_state': state.opt_state, 'rng': state.rng,
+          'nonfinite_run': state.nonfinite_run}
 
 
 def from_checkpointable(state: TrainState, tree: dict[str, Any]) -> TrainState:
-  return state.replace(step=tree['step'], params=tree['params'],
-                       opt_state=tree['opt_state'], rng=tree['rng'])
+  return state.replace(**tree)

@@ -55,10 +55,29 @@ def train_step(state: TrainState, batch: Batch, carry: Carry,
 
   grads, (total_nll, new_carry) = jax.grad(loss_fn, has_aux=True)(state.params)
   grad_norm = optax.global_norm(grads)
-  new_state = state.apply_gradients(grads=grads)
+  finite = jnp.isfinite(total_nll) & jnp.isfinite(grad_norm)
+  new_state = skip_unless(finite, state.apply_gradients(grads=grads), state)
+  new_carry = jax.tree.map(lambda new, old: jnp.where(finite, new, old),
+                           new_carry, carry)
   metrics = {'loss': total_nll / num_tokens, 'grad_norm': grad_norm,
-             'tokens': num_tokens}
+             'tokens': num_tokens, 'skipped': 1.0 - finite.astype(jnp.float32),
+             'nonfinite_run': new_state.nonfinite_run}
   return new_state, new_carry, metrics
+
+
+def skip_unless(finite: jax.Array, updated: TrainState,
+                old: TrainState) -> TrainState:
+  """`updated` if the step was finite; else `old` with only the step advanced.
+
+  The step always advances: it is the data position, and the window that
+  produced NaN/inf is consumed rather than retried forever. `nonfinite_run`
+  counts consecutive skipped steps so the loop can give up on a diverged run.
+  """
+  keep = lambda new, prev: jnp.where(finite, new, prev)
+  return updated.replace(
+      params=jax.tree.map(keep, updated.params, old.params),
+      opt_state=jax.tree.map(keep, updated.opt_state, old.opt_state),
+      nonfinite_run=jnp.where(finite, 0, old.nonfinite_run + 1))
 
 
 @functools.partial(jax.jit, donate_argnames=('carry',))
