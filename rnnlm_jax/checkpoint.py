@@ -50,6 +50,11 @@ class Checkpointer:
 
   def save(self, step: int, state: Any, carry: Any, meta: dict,
            which: str = 'latest') -> None:
+    """Saves asynchronously. A step already on disk is left as it is: a run
+    resumed from an earlier checkpoint recomputes the same state for it."""
+    if step in self._managers[which].all_steps():
+      return
+    self._one_save_at_a_time()
     args = ocp.args.Composite(
         state=ocp.args.StandardSave(state),
         carry=ocp.args.StandardSave(carry),
@@ -70,6 +75,7 @@ class Checkpointer:
     """
     manager = self._managers[which]
     manager.wait_until_finished()
+    self._one_save_at_a_time()
     args = ocp.args.Composite(
         state=ocp.args.StandardRestore(_abstract(state_like)),
         carry=ocp.args.StandardRestore(_abstract(carry_like)),
@@ -83,6 +89,17 @@ class Checkpointer:
         continue
       return Restored(step, out.state, out.carry, dict(out.meta))
     return None
+
+  def _one_save_at_a_time(self) -> None:
+    """Multi-host: finish the other manager's save before starting anything.
+
+    Orbax's multi-host save finalization meets the other processes at
+    barriers whose names are not unique per CheckpointManager, so a `best`
+    save finishing while a `latest` one does (both happen at an evaluation
+    step) fails with "Barrier ... is already ongoing". One process: no wait.
+    """
+    if jax.process_count() > 1:
+      self.wait()
 
   def wait(self) -> None:
     for manager in self._managers.values():

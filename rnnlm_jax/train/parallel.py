@@ -17,9 +17,14 @@ DATA_AXIS = 'data'
 
 
 def make_mesh(devices=None) -> Mesh:
-  """A 1-D mesh over `devices` (default: all devices of all processes)."""
-  devices = jax.devices() if devices is None else list(devices)
-  return Mesh(np.asarray(devices), (DATA_AXIS,))
+  """A 1-D mesh over `devices` (default: all devices of all processes).
+
+  The default orders devices by process, so every process's devices hold one
+  contiguous block of batch rows (what `process_rows` hands it to load).
+  """
+  if devices is None:
+    devices = sorted(jax.devices(), key=lambda d: (d.process_index, d.id))
+  return Mesh(np.asarray(list(devices)), (DATA_AXIS,))
 
 
 def replicated(mesh: Mesh) -> NamedSharding:
@@ -49,10 +54,15 @@ def process_rows(batch_size: int, sharding: NamedSharding) -> tuple[int, int]:
   if sharding.spec == P():
     return 0, batch_size
   index_map = sharding.addressable_devices_indices_map((batch_size,))
-  starts = [idx[0].start or 0 for idx in index_map.values()]
-  stops = [batch_size if idx[0].stop is None else idx[0].stop
-           for idx in index_map.values()]
-  return min(starts), max(stops)
+  spans = sorted({(idx[0].start or 0,
+                   batch_size if idx[0].stop is None else idx[0].stop)
+                  for idx in index_map.values()})
+  for (_, stop), (start, _) in zip(spans, spans[1:]):
+    if stop != start:
+      raise ValueError(
+          f'process {jax.process_index()} holds batch rows {spans}, which are not '
+          'contiguous: order the mesh devices by process (parallel.make_mesh does)')
+  return spans[0][0], spans[-1][1]
 
 
 def to_global(tree: Any, sharding: NamedSharding, global_batch: int) -> Any:

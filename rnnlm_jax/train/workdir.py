@@ -18,7 +18,8 @@ import jax
 import ml_collections
 from etils import epath
 
-from rnnlm_jax import data
+from rnnlm_jax import configs, data
+from rnnlm_jax.train import distributed
 
 # Keys that must not change when a run is resumed: they change what the
 # checkpoint means (shapes, vocabulary, data order). Anything else (epochs,
@@ -42,14 +43,27 @@ def flatten(config: dict[str, Any], prefix: str = '') -> dict[str, Any]:
 
 
 def config_difference(saved: dict, current: dict) -> str | None:
-  """First resume-relevant key whose value differs, as 'key: old -> new'."""
+  """First resume-relevant key whose value differs, as 'key: old -> new'.
+
+  A key the saved run did not have (added to the codebase since) counts as
+  unchanged while the current value is its default, i.e. today's behaviour.
+  """
   old, new = flatten(saved), flatten(current)
+  defaults = flatten(config_dict(configs.base_config()))
   for key in sorted(set(old) | set(new)):
     if not any(key == k or key.startswith(k + '.') for k in RESUME_KEYS):
       continue
-    if old.get(key) != new.get(key):
-      return f'{key}: {old.get(key)!r} -> {new.get(key)!r}'
+    before = old.get(key, defaults.get(key))
+    if before != new.get(key):
+      return f'{key}: {before!r} -> {new.get(key)!r}'
   return None
+
+
+def has_started(workdir: str) -> bool:
+  """Whether any checkpoint was written: before that, nothing can be lost and
+  a changed config simply replaces the one of the failed start."""
+  path = epath.Path(workdir) / 'checkpoints'
+  return path.exists() and any(p.name.isdigit() for p in path.iterdir())
 
 
 def config_dict(config: ml_collections.ConfigDict) -> dict:
@@ -69,34 +83,42 @@ def prepare(config: ml_collections.ConfigDict, workdir: str,
   """
   path = epath.Path(workdir)
   saved_config = path / 'config.json'
-  if fresh and saved_config.exists() and _is_main():
-    stamp = datetime.datetime.now().strftime('%Y%m%d-%H%M%S')
-    path.rename(path.parent / f'{path.name}.old-{stamp}')
-  elif saved_config.exists():
+  exists = saved_config.exists()
+  if exists and not fresh and has_started(workdir):
     difference = config_difference(json.loads(saved_config.read_text()),
                                    config_dict(config))
     if difference:
       raise RunMismatchError(
           f'{workdir} holds a run with different settings ({difference}); '
           'pass --fresh to move it aside and start anew, or use another --workdir')
+  # Multi-host: everyone has read the old config before process 0 replaces
+  # it, and sees the new one only once it is complete.
+  distributed.sync('rnnlm_jax.workdir.prepare.read')
   if _is_main():
+    if fresh and exists:
+      stamp = datetime.datetime.now().strftime('%Y%m%d-%H%M%S')
+      path.rename(path.parent / f'{path.name}.old-{stamp}')
     path.mkdir(parents=True, exist_ok=True)
     saved_config.write_text(config.to_json_best_effort(indent=2) + '\n')
+  distributed.sync('rnnlm_jax.workdir.prepare.written')
 
 
 def load_corpus(config: ml_collections.ConfigDict, workdir: str) -> data.Corpus:
   """Loads the data; on resume, insists the vocabulary is the saved one."""
   corpus = data.load_corpus(config.data)
   vocab_path = epath.Path(workdir) / 'vocab.json'
-  if vocab_path.exists():
+  exists = vocab_path.exists() and has_started(workdir)
+  if exists:
     saved = load_vocab(workdir)
     difference = saved.first_difference(corpus.vocab)
     if difference:
       raise RunMismatchError(
           f'vocabulary differs from the one {workdir} was trained with '
           f'({difference}): the data changed; pass --fresh to start anew')
-  elif _is_main():
+  distributed.sync('rnnlm_jax.workdir.vocab.read')
+  if not exists and _is_main():
     vocab_path.write_text(json.dumps(corpus.vocab.tokens) + '\n')
+  distributed.sync('rnnlm_jax.workdir.vocab.written')
   return corpus
 
 
