@@ -101,3 +101,26 @@ def test_generate_and_eval_from_the_workdir(tmp_path):
   scores = jobs.evaluate_checkpoint(config, str(tmp_path), 'valid')
   saved = json.loads((tmp_path / 'results.json').read_text())
   np.testing.assert_allclose(scores['ppl'], saved['valid_ppl'], rtol=1e-4)
+
+
+def test_a_start_that_failed_before_any_checkpoint_does_not_pin_the_config(tmp_path):
+  broken = tiny_config(10)
+  broken.eval.test_batch_size = 100_000  # the test split cannot fill one window
+  with pytest.raises(Exception, match='eval.test_batch_size'):
+    jobs.train_and_evaluate(broken, str(tmp_path))
+  fixed = tiny_config(10)
+  fixed.train.batch_size = 8  # a resume key: refused only once a run has started
+  assert jobs.train_and_evaluate(fixed, str(tmp_path))['steps'] == 10
+
+
+def test_keys_added_to_the_codebase_later_do_not_block_resume(tmp_path):
+  jobs.train_and_evaluate(tiny_config(10), str(tmp_path))
+  saved = json.loads((tmp_path / 'config.json').read_text())
+  del saved['model']['forget_bias']  # as if written before the key existed
+  (tmp_path / 'config.json').write_text(json.dumps(saved))
+  assert jobs.train_and_evaluate(tiny_config(12), str(tmp_path))['steps'] == 12
+  changed = tiny_config(14)
+  changed.model.forget_bias = 1.0
+  (tmp_path / 'config.json').write_text(json.dumps(saved))
+  with pytest.raises(workdir_lib.RunMismatchError, match='model.forget_bias: 0.0 -> 1.0'):
+    jobs.train_and_evaluate(changed, str(tmp_path))
