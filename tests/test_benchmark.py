@@ -1,0 +1,89 @@
+"""scripts/benchmark.py runs (tiny mode), and the train step compiles once."""
+
+import importlib.util
+import json
+import pathlib
+
+import jax
+import numpy as np
+import pytest
+
+from rnnlm_jax import configs, data, models
+from rnnlm_jax.train import evaluate as evaluate_lib
+from rnnlm_jax.train import optim, parallel, state as state_lib
+from rnnlm_jax.train.steps import train_step
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _load_benchmark():
+  spec = importlib.util.spec_from_file_location(
+      'benchmark_script', REPO_ROOT / 'scripts' / 'benchmark.py')
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def test_tiny_benchmark_writes_positive_numbers(tmp_path):
+  benchmark = _load_benchmark()
+  out = tmp_path / 'bench.json'
+  lines = []
+  result = benchmark.main(['--tiny', '--out', str(out)], log=lines.append)
+  assert json.loads(out.read_text()) == json.loads(json.dumps(result))
+  rows = result['results']
+  jax_rows = [r for r in rows if r['framework'] == 'jax']
+  assert len(jax_rows) == 1 and jax_rows[0]['shape'] == 'tiny'
+  for row in rows:
+    assert row['ms_per_step'] > 0 and row['tokens_per_s'] > 0
+    assert len(row['ms_per_step_rounds']) == row['rounds'] >= 1
+    assert np.isfinite(row['loss']) and row['loss'] > 0
+  assert jax_rows[0]['compile_s'] > 0 and jax_rows[0]['unroll'] >= 1
+  torch_rows = [r for r in rows if r['framework'] == 'torch']
+  if result['torch_found']:
+    assert len(torch_rows) == 1 and torch_rows[0]['tokens_per_s'] > 0
+    assert jax_rows[0]['ratio'] > 0
+  else:
+    assert not torch_rows and jax_rows[0]['ratio'] is None
+    assert any('torch was not found' in line for line in lines)
+  assert result['machine']['jax'] == jax.__version__
+  assert any(line.startswith('shape') for line in lines)  # the table header
+
+
+def test_benchmark_rejects_unknown_shape():
+  benchmark = _load_benchmark()
+  with pytest.raises(SystemExit):
+    benchmark.parse_args(['--shapes', 'huge'])
+
+
+VOCAB, BATCH, SEQ = 29, 8, 7  # shapes no other test compiles
+
+
+@pytest.mark.parametrize('dtype', ['float32', 'bfloat16'])
+def test_train_step_compiles_once(dtype):
+  """Carried state, a reset carry and new batches never trigger a recompile."""
+  mesh = parallel.make_mesh()
+  c = configs.base_config()
+  c.model.num_layers, c.model.hidden_size, c.model.embed_size = 2, 12, 12
+  c.model.dtype = dtype
+  model = models.make_model(c.model, VOCAB)
+  tx, _ = optim.make_optimizer(c.train, 100, 1000)
+  state = state_lib.create_train_state(model, tx, 0, BATCH, SEQ,
+                                       parallel.replicated(mesh))
+  sharding = parallel.batch_sharded(mesh, BATCH)
+  carry = evaluate_lib.initial_carry(model, BATCH, sharding)
+  stream = np.random.default_rng(0).integers(0, VOCAB, 2000).astype(np.int32)
+  windows = data.bptt_windows(stream, BATCH, SEQ)
+  before = train_step._cache_size()
+  sizes = []
+  for i in range(8):
+    if i == 5:  # an epoch boundary: the loop resets the state
+      carry = evaluate_lib.initial_carry(model, BATCH, sharding)
+    batch = parallel.to_global(next(windows), sharding, BATCH)
+    # Steps 1.. get the carry the previous step returned (truncated BPTT).
+    state, carry, metrics = train_step(
+        state, batch, carry, loss_normalization=c.train.loss_normalization)
+    sizes.append(train_step._cache_size())
+  assert np.isfinite(float(metrics['loss']))
+  assert int(state.step) == 8
+  assert sizes == [before + 1] * len(sizes), (
+      f'train_step cache sizes {sizes} (before: {before}): it recompiled')
