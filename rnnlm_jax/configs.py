@@ -58,6 +58,13 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.dropout_embed = 0.0  # on the embedded inputs
   c.model.dropout = 0.0  # between recurrent layers
   c.model.dropout_output = 0.0  # on the last layer's outputs
+  # rnn only. AWD-LSTM (Merity et al. 2017) regularizers, all off by default.
+  # 'standard': a fresh dropout mask per time step (Zaremba); 'locked': one
+  # mask per sequence shared over time (variational dropout; AWD's dropouti /
+  # dropouth / dropout = dropout_embed / dropout / dropout_output).
+  c.model.dropout_kind = 'standard'
+  c.model.dropout_embed_rows = 0.0  # drop whole words of the embedding (dropoute)
+  c.model.weight_drop = 0.0  # DropConnect on each layer's kernel_hh (wdrop)
   # uniform(-s, s) init for every weight (Zaremba); 0 uses flax defaults
   c.model.init_scale = 0.1
   c.model.forget_bias = 0.0  # LSTM forget-gate bias at init
@@ -83,7 +90,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.train.seq_len = 20  # BPTT window length T
   c.train.num_epochs = 13
   c.train.num_steps = 0  # > 0: stop after this many steps (overrides epochs)
-  c.train.optimizer = 'sgd'  # 'sgd' | 'momentum' | 'adam' | 'adamw'
+  # 'sgd' | 'momentum' | 'adam' | 'adamw' | 'ntasgd' (AWD-LSTM: SGD, then
+  # averaged SGD once validation stalls; evaluation uses the averaged params)
+  c.train.optimizer = 'sgd'
   c.train.learning_rate = 1.0
   c.train.momentum = 0.9
   c.train.weight_decay = 0.0
@@ -105,12 +114,44 @@ def base_config() -> ml_collections.ConfigDict:
   # Steps with a NaN/inf loss or gradient norm are skipped (params unchanged);
   # this many in a row stop the run with an error.
   c.train.max_nonfinite_steps = 10
+  # AWD-LSTM activation regularization (rnn only), added to the training loss
+  # only: ar_alpha * mean(h^2) of the last layer's dropped outputs (AWD: 2) and
+  # tar_beta * mean((h_t - h_{t-1})^2) of its undropped outputs (AWD: 1).
+  # Their scale assumes loss_normalization='token', as AWD's loss.
+  c.train.ar_alpha = 0.0
+  c.train.tar_beta = 0.0
+  # optimizer='ntasgd': start averaging at the first validation check whose
+  # loss is worse than the best of the checks older than the last n (AWD: 5).
+  c.train.ntasgd_nonmono = 5
+  # Variable BPTT (AWD-LSTM; data.mode='stream' only): each window's length
+  # ~ N(seq_len, bptt_std) with probability bptt_p_full, else
+  # N(seq_len / 2, bptt_std), clipped to +-2 std and rounded to a multiple of
+  # bptt_bucket (few lengths, so few compilations); the step's learning rate
+  # is scaled by length / seq_len. An epoch keeps its number of steps.
+  c.train.variable_bptt = False
+  c.train.bptt_p_full = 0.95
+  c.train.bptt_std = 5.0
+  c.train.bptt_bucket = 5
 
   # --- evaluation -------------------------------------------------------
   c.eval = ml_collections.ConfigDict()
   c.eval.batch_size = 10  # for validation during training
   c.eval.test_batch_size = 1  # for the final test number (as the papers do)
   c.eval.seq_len = 0  # 0: same as train.seq_len
+  # How the FINAL valid/test numbers (and the eval command) score a stream;
+  # validation during training is always 'static'.
+  # 'static' | 'dynamic' (Krause et al. 2018: after scoring each window, one
+  # SGD step on it, lr dynamic_lr on the mean token NLL, plus dynamic_decay *
+  # (trained - current) params) | 'cache' (Grave et al. 2017 neural cache
+  # pointer, rnn only: the last cache_size last-layer states per row,
+  # p = (1 - cache_lambda) p_model + cache_lambda p_cache, p_cache from
+  # softmax(cache_theta * h_t . h_i); AWD PTB: 500, 1.0, 0.1).
+  c.eval.method = 'static'
+  c.eval.dynamic_lr = 0.1
+  c.eval.dynamic_decay = 0.0
+  c.eval.cache_size = 500
+  c.eval.cache_theta = 1.0
+  c.eval.cache_lambda = 0.1
 
   # --- sampling ---------------------------------------------------------
   c.generate = ml_collections.ConfigDict()
@@ -142,7 +183,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   """
   t, e, g = config.train, config.eval, config.generate
   for key in ('batch_size', 'seq_len', 'log_every_steps', 'keep_checkpoints',
-              'max_nonfinite_steps'):
+              'max_nonfinite_steps', 'ntasgd_nonmono'):
     _check(t[key] > 0, f'train.{key}', t[key], 'must be > 0')
   for key in ('num_epochs', 'num_steps', 'eval_every_steps', 'warmup_steps',
               'checkpoint_every_steps', 'early_stopping_patience',
@@ -154,12 +195,34 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _check(t.clip_norm >= 0, 'train.clip_norm', t.clip_norm, 'must be >= 0 (0: off)')
   _check(t.weight_decay >= 0, 'train.weight_decay', t.weight_decay, 'must be >= 0')
   _check(0 < t.decay_rate <= 1, 'train.decay_rate', t.decay_rate, 'must be in (0, 1]')
-  _one_of('train.optimizer', t.optimizer, ('sgd', 'momentum', 'adam', 'adamw'))
+  _one_of('train.optimizer', t.optimizer,
+          ('sgd', 'momentum', 'adam', 'adamw', 'ntasgd'))
+  _check(isinstance(t.variable_bptt, bool), 'train.variable_bptt',
+         t.variable_bptt, 'must be True or False')
+  _check(0 <= t.bptt_p_full <= 1, 'train.bptt_p_full', t.bptt_p_full,
+         'must be in [0, 1]')
+  _check(t.bptt_std >= 0, 'train.bptt_std', t.bptt_std, 'must be >= 0')
+  _check(t.bptt_bucket > 0, 'train.bptt_bucket', t.bptt_bucket, 'must be > 0')
+  _check(not t.variable_bptt or config.data.mode == 'stream',
+         'train.variable_bptt', t.variable_bptt, "needs data.mode='stream'")
+  for key in ('ar_alpha', 'tar_beta'):
+    _check(t[key] >= 0, f'train.{key}', t[key], 'must be >= 0 (0: off)')
+    _check(t[key] == 0 or config.model.type == 'rnn', f'train.{key}', t[key],
+           "needs model.type='rnn'")
   _one_of('train.schedule', t.schedule, ('constant', 'step_decay', 'cosine', 'linear'))
   _one_of('train.loss_normalization', t.loss_normalization, ('token', 'sequence'))
   for key in ('batch_size', 'test_batch_size'):
     _check(e[key] > 0, f'eval.{key}', e[key], 'must be > 0')
   _check(e.seq_len >= 0, 'eval.seq_len', e.seq_len, 'must be >= 0 (0: train.seq_len)')
+  _one_of('eval.method', e.method, ('static', 'dynamic', 'cache'))
+  _check(e.dynamic_lr >= 0, 'eval.dynamic_lr', e.dynamic_lr, 'must be >= 0')
+  _check(0 <= e.dynamic_decay <= 1, 'eval.dynamic_decay', e.dynamic_decay,
+         'must be in [0, 1]')
+  _check(e.cache_size > 0, 'eval.cache_size', e.cache_size, 'must be > 0')
+  _check(0 <= e.cache_lambda <= 1, 'eval.cache_lambda', e.cache_lambda,
+         'must be in [0, 1]')
+  _check(e.method != 'cache' or config.model.type == 'rnn', 'eval.method',
+         e.method, "'cache' needs model.type='rnn'")
   _check(g.length > 0, 'generate.length', g.length, 'must be > 0')
   _check(g.temperature >= 0, 'generate.temperature', g.temperature,
          'must be >= 0 (0: greedy)')

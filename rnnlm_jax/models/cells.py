@@ -28,6 +28,7 @@ import jax.numpy as jnp
 from flax import linen as nn
 
 from rnnlm_jax.models import ops
+from rnnlm_jax.models import regularizers
 
 Carry = tuple[jax.Array, ...]
 Dtype = Any
@@ -97,6 +98,9 @@ class RecurrentLayer(nn.Module):
     forget_bias: added to the LSTM forget-gate bias at init.
     dtype: matmul operand dtype (float32 or bfloat16; f32 accumulation).
     unroll: `lax.scan` unroll factor.
+    weight_drop: DropConnect rate on kernel_hh only (AWD-LSTM's WeightDrop):
+      with train=True one mask per call (BPTT window), shared over the T steps;
+      needs rngs={'dropout': key}. kernel_ih, biases and eval are untouched.
   """
   cell: str = 'lstm'
   hidden_size: int = 200
@@ -104,6 +108,7 @@ class RecurrentLayer(nn.Module):
   forget_bias: float = 0.0
   dtype: Dtype = jnp.float32
   unroll: int = 1
+  weight_drop: float = 0.0
 
   def _bias_ih_init(self):
     base = ops.bias_init(self.init_scale)
@@ -137,11 +142,12 @@ class RecurrentLayer(nn.Module):
     return params
 
   @nn.compact
-  def __call__(self, inputs: jax.Array,
-               carry: Carry) -> tuple[jax.Array, Carry]:
+  def __call__(self, inputs: jax.Array, carry: Carry, *,
+               train: bool = False) -> tuple[jax.Array, Carry]:
     """inputs [B, T, D], carry tuple of [B, H] -> (outputs [B, T, H], carry).
 
-    Outputs and carry are f32 whatever `dtype` is.
+    Outputs and carry are f32 whatever `dtype` is. `train` only matters with
+    weight_drop > 0.
     """
     params = self._params(inputs.shape[-1])
     # Time-major so that scan slices the leading axis; transposing the
@@ -150,8 +156,13 @@ class RecurrentLayer(nn.Module):
     # The hoisted input projection: one big matmul for all T steps.
     x_gates = ops.matmul(x_tm, params['kernel_ih'], self.dtype)
     x_gates = x_gates + params['bias_ih']  # [T, B, G*H] f32
+    kernel_hh = params['kernel_hh']
+    if train and self.weight_drop > 0:
+      # Masked once outside the scan: the same dropped connections at every t.
+      kernel_hh = regularizers.drop_weights(
+          self.make_rng('dropout'), kernel_hh, self.weight_drop)
     # Cast once here, not T times inside the loop (no-op for f32).
-    kernel_hh = params['kernel_hh'].astype(self.dtype)
+    kernel_hh = kernel_hh.astype(self.dtype)
     bias_hn = params.get('bias_hn')
     cell, dtype = self.cell, self.dtype
 

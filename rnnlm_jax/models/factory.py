@@ -20,6 +20,10 @@ from rnnlm_jax.models.transformer import TransformerLM
 TYPES = ('rnn', 'transformer')
 POSITIONS = ('learned', 'sinusoidal')
 DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
+DROPOUT_KINDS = ('standard', 'locked')
+# AWD-LSTM keys that only the RNN implements, with their 'off' values.
+RNN_ONLY = {'dropout_kind': 'standard', 'dropout_embed_rows': 0.0,
+            'weight_drop': 0.0}
 
 
 def _is_int(value: Any) -> bool:
@@ -91,6 +95,9 @@ def _common(cfg: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _validate_transformer(cfg: Mapping[str, Any]) -> dict[str, Any]:
+  for key, off in RNN_ONLY.items():
+    if cfg.get(key, off) != off:  # silently ignoring it would mislead
+      _fail(key, cfg[key], f"is only for model.type='rnn' (use {off!r})")
   fields = _common(cfg)
   d_model = _positive_int(cfg, 'd_model')
   num_heads = _positive_int(cfg, 'num_heads')
@@ -129,7 +136,19 @@ def validate(cfg: Mapping[str, Any]) -> dict[str, Any]:
       forget_bias=_number(cfg, 'forget_bias', minimum=None),
       unroll=_unroll(cfg),
   )
+  fields.update(_awd(cfg))
   return fields
+
+
+def _awd(cfg: Mapping[str, Any]) -> dict[str, Any]:
+  """The AWD-LSTM regularizer fields; dicts older than the keys get 'off'."""
+  kind = cfg.get('dropout_kind', 'standard')
+  if kind not in DROPOUT_KINDS:
+    _fail('dropout_kind', kind, f'is not one of {DROPOUT_KINDS}')
+  rates = {}
+  for key in ('dropout_embed_rows', 'weight_drop'):
+    rates[key] = _rate(cfg, key) if key in cfg else 0.0
+  return dict(dropout_kind=kind, **rates)
 
 
 def make_model(model_config: Mapping[str, Any],

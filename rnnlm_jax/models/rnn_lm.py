@@ -6,7 +6,15 @@
 
 The recurrent state is explicit (passed in, returned), so the caller can carry
 it across BPTT windows or reset it. Dropout is on the non-recurrent
-connections only (Zaremba et al.), with a fresh mask per time step.
+connections only (Zaremba et al.), with a fresh mask per time step; or, with
+dropout_kind='locked' (AWD-LSTM), one mask per sequence shared over time.
+AWD-LSTM's other regularizers (rnnlm_jax.models.regularizers), each off at 0:
+dropout_embed_rows drops whole words of the embedding matrix, weight_drop is
+DropConnect on every layer's kernel_hh.
+
+For AR/TAR the last layer's outputs are sown into the 'intermediates'
+collection when the caller makes it mutable (else sow is a no-op):
+'last_raw' (before dropout_output) and 'last_dropped' (after), [B, T, H_last].
 
 Params: 'embedding' [V, E]; 'layer_{l}' (see cells.RecurrentLayer); untied:
 'output_kernel' [H, V] and 'output_bias' [V]; tied: only 'output_bias' [V],
@@ -21,6 +29,7 @@ from flax import linen as nn
 
 from rnnlm_jax.models import cells
 from rnnlm_jax.models import ops
+from rnnlm_jax.models import regularizers
 
 Carry = tuple[cells.Carry, ...]  # one per-layer carry tuple per layer
 Dtype = Any
@@ -43,6 +52,10 @@ class RecurrentLM(nn.Module):
     dtype: matmul operand dtype (float32 | bfloat16); f32 accumulation, and
       params, state and logits stay f32.
     unroll: `lax.scan` unroll of each layer's recurrence.
+    dropout_kind: 'standard' (a mask per time step) | 'locked' (a mask per
+      sequence, for the three rates above).
+    dropout_embed_rows: rate of dropping whole embedding rows (AWD dropoute).
+    weight_drop: DropConnect rate on each layer's kernel_hh (AWD wdrop).
   """
   vocab_size: int
   cell: str = 'lstm'
@@ -57,6 +70,9 @@ class RecurrentLM(nn.Module):
   forget_bias: float = 0.0
   dtype: Dtype = jnp.float32
   unroll: int = 1  # on CPU 8 and 16 were no faster and compiled ~10x slower
+  dropout_kind: str = 'standard'
+  dropout_embed_rows: float = 0.0
+  weight_drop: float = 0.0
 
   @nn.nowrap
   def layer_sizes(self) -> tuple[int, ...]:
@@ -88,19 +104,38 @@ class RecurrentLM(nn.Module):
         'embedding',
         ops.weight_init(self.init_scale, nn.initializers.normal(stddev=1.0)),
         (self.vocab_size, self.embed_size))
-    x = jnp.take(embedding, tokens, axis=0)  # [B, T, E] f32
-    x = nn.Dropout(self.dropout_embed, deterministic=not train)(x)
+    table = embedding
+    if train and self.dropout_embed_rows > 0:
+      # Only the lookup sees the dropped rows; tied logits use the full matrix.
+      table = regularizers.embedding_dropout(
+          self.make_rng('dropout'), embedding, self.dropout_embed_rows)
+    x = jnp.take(table, tokens, axis=0)  # [B, T, E] f32
+    x = self._dropout(x, self.dropout_embed, train)
     new_carry = []
     for i, size in enumerate(self.layer_sizes()):
       if i > 0:
-        x = nn.Dropout(self.dropout, deterministic=not train)(x)
+        x = self._dropout(x, self.dropout, train)
       x, layer_carry = cells.RecurrentLayer(
           cell=self.cell, hidden_size=size, init_scale=self.init_scale,
           forget_bias=self.forget_bias, dtype=self.dtype, unroll=self.unroll,
-          name=f'layer_{i}')(x, carry[i])
+          weight_drop=self.weight_drop, name=f'layer_{i}')(
+              x, carry[i], train=train)
       new_carry.append(layer_carry)
-    x = nn.Dropout(self.dropout_output, deterministic=not train)(x)
+    self.sow('intermediates', 'last_raw', x)
+    x = self._dropout(x, self.dropout_output, train)
+    self.sow('intermediates', 'last_dropped', x)
     return self._logits(x, embedding), tuple(new_carry)
+
+  @nn.nowrap
+  def _dropout(self, x: jax.Array, rate: float, train: bool) -> jax.Array:
+    """x [B, T, D] -> dropped x: a fresh mask per step, or one per row."""
+    if self.dropout_kind == 'locked':
+      if not train or rate <= 0:
+        return x
+      return regularizers.locked_dropout(self.make_rng('dropout'), x, rate)
+    # nn.Dropout submodules, named in call order as before the option existed,
+    # so that 'standard' draws exactly the same masks as it always did.
+    return nn.Dropout(rate, deterministic=not train)(x)
 
   def _logits(self, h: jax.Array, embedding: jax.Array) -> jax.Array:
     """h [B, T, H_last] -> logits [B, T, V] f32 (in `dtype`, f32 accumulate)."""
@@ -113,7 +148,12 @@ class RecurrentLM(nn.Module):
           (h.shape[-1], self.vocab_size))
     bias = self.param(
         'output_bias', ops.bias_init(self.init_scale), (self.vocab_size,))
-    return ops.matmul(h, kernel, self.dtype) + bias
+    # A 2-D matmul: on [B, T, H] XLA's backward pass made a transposed copy of
+    # d(logits) [B*T, V] before the weight-gradient matmul (-14% step time for
+    # the Zaremba small shape on CPU, docs/performance.md).
+    rows = h.reshape(-1, h.shape[-1])
+    logits = ops.matmul(rows, kernel, self.dtype) + bias
+    return logits.reshape(*h.shape[:-1], self.vocab_size)
 
 
 def count_params(params: Any) -> int:

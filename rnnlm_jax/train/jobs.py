@@ -9,8 +9,9 @@ import numpy as np
 from absl import logging
 
 from rnnlm_jax import checkpoint, data, metrics, models, sampling
-from rnnlm_jax.train import evaluate as evaluate_lib
-from rnnlm_jax.train import loop, optim, parallel, state as state_lib, workdir as workdir_lib
+from rnnlm_jax.train import eval_methods
+from rnnlm_jax.train import loop, ntasgd, optim, parallel
+from rnnlm_jax.train import state as state_lib, workdir as workdir_lib
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
@@ -50,6 +51,8 @@ def final_results(run: loop.Run, writer: metrics.MetricWriter) -> dict[str, Any]
                                   which='best')
   if best is not None:
     run.state = state_lib.from_checkpointable(run.state, best.state)
+  # NT-ASGD: score (and sample) the averaged params; nothing is saved after.
+  run.state = ntasgd.for_eval(run.state)
   e, t = run.config.eval, run.config.train
   seq_len = e.seq_len or t.seq_len
   results = {'workdir': run.workdir, 'level': run.corpus.level,
@@ -61,9 +64,9 @@ def final_results(run: loop.Run, writer: metrics.MetricWriter) -> dict[str, Any]
              'stopped_early': run.meta['stopped_early'],
              'devices': jax.device_count()}
   for split, batch_size in (('valid', e.batch_size), ('test', e.test_batch_size)):
-    scores = evaluate_lib.evaluate(run.state, run.model, run.corpus.split(split),
-                                   batch_size=batch_size, seq_len=seq_len,
-                                   mesh=run.mesh)
+    scores = eval_methods.evaluate(  # eval.method: static | dynamic | cache
+        run.state, run.model, run.corpus.split(split), batch_size=batch_size,
+        seq_len=seq_len, mesh=run.mesh, eval_config=e)
     writer.write(run.step, f'final_{split}', scores)
     results.update({f'{split}_{k}': v for k, v in scores.items()})
     logging.info('%s: loss %.4f ppl %.2f bits/token %.4f (%d tokens, batch %d)',
@@ -93,7 +96,7 @@ def load_trained(config: ml_collections.ConfigDict, workdir: str,
   if restored is None:
     raise checkpoint.CheckpointError(f'no readable checkpoint in {workdir}')
   state = state_lib.from_checkpointable(state, restored.state)
-  return model, state, vocab
+  return model, ntasgd.for_eval(state), vocab  # NT-ASGD: the averaged params
 
 
 def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str,
@@ -101,10 +104,10 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str,
   model, state, _ = load_trained(config, workdir, which)
   corpus = workdir_lib.load_corpus(config, workdir)
   batch_size = config.eval.test_batch_size if split == 'test' else config.eval.batch_size
-  scores = evaluate_lib.evaluate(
+  scores = eval_methods.evaluate(
       state, model, corpus.split(split), batch_size=batch_size,
       seq_len=config.eval.seq_len or config.train.seq_len,
-      mesh=parallel.make_mesh())
+      mesh=parallel.make_mesh(), eval_config=config.eval)
   scores.update(split=split, checkpoint=which, step=int(state.step))
   return scores
 

@@ -11,12 +11,13 @@ from typing import Any, Iterator
 
 import jax
 import ml_collections
+import numpy as np
 from absl import logging
 
 from rnnlm_jax import checkpoint, data, metrics, models
 from rnnlm_jax.train import evaluate as evaluate_lib
-from rnnlm_jax.train import optim, parallel, preemption, progress
-from rnnlm_jax.train import state as state_lib, workdir as workdir_lib
+from rnnlm_jax.train import ntasgd, optim, parallel, preemption, progress
+from rnnlm_jax.train import state as state_lib, variable_bptt, workdir as workdir_lib
 from rnnlm_jax.train.steps import train_step
 
 
@@ -90,6 +91,8 @@ def build_run(config: ml_collections.ConfigDict, workdir: str,
   run = Run(config, workdir, corpus, model, mesh, state, carry, schedule,
             per_epoch, total,
             checkpoint.Checkpointer(workdir, config.train.keep_checkpoints))
+  if config.train.optimizer == 'ntasgd':
+    run.meta['ntasgd_history'] = []  # valid losses so far (saved, restored)
   _restore_latest(run)
   return run
 
@@ -125,15 +128,23 @@ def epoch_batches(run: Run, epoch: int, start: int) -> Iterator[data.Batch]:
                                  t.batch_size, t.seq_len,
                                  shuffle_seed=run.config.seed + epoch,
                                  start=start, rows=rows)
+  if t.variable_bptt:
+    plan = variable_bptt.epoch_plan(
+        run.steps_per_epoch, len(run.corpus.train) // t.batch_size, t.seq_len,
+        seed=run.config.seed, epoch=epoch, p_full=t.bptt_p_full,
+        std=t.bptt_std, bucket=t.bptt_bucket)
+    return variable_bptt.windows(run.corpus.train, t.batch_size, plan,
+                                 start=start, rows=rows)
   return data.bptt_windows(run.corpus.train, t.batch_size, t.seq_len,
                            start=start, rows=rows)
 
 
 def validate(run: Run) -> dict[str, float]:
   e = run.config.eval
-  return evaluate_lib.evaluate(
-      run.state, run.model, run.corpus.valid, batch_size=e.batch_size,
-      seq_len=e.seq_len or run.config.train.seq_len, mesh=run.mesh)
+  return evaluate_lib.evaluate(  # NT-ASGD: the averaged params once averaging
+      ntasgd.for_eval(run.state), run.model, run.corpus.valid,
+      batch_size=e.batch_size, seq_len=e.seq_len or run.config.train.seq_len,
+      mesh=run.mesh)
 
 
 def _after_eval(run: Run, result: dict[str, float]) -> None:
@@ -211,9 +222,14 @@ def _zero_carry(run: Run):
 
 def _train_one(run: Run, batch: data.Batch) -> dict:
   t = run.config.train
+  extra = {}
+  if t.variable_bptt:  # AWD: lr * window length / T (traced: no recompile)
+    extra['lr_scale'] = np.float32(
+        variable_bptt.lr_scale(batch.inputs.shape[1], t.seq_len))
   batch = parallel.to_global(batch, run.batch_sharding, t.batch_size)
   run.state, run.carry, step_metrics = train_step(
-      run.state, batch, run.carry, loss_normalization=t.loss_normalization)
+      run.state, batch, run.carry, loss_normalization=t.loss_normalization,
+      ar_alpha=t.ar_alpha, tar_beta=t.tar_beta, **extra)
   run.step += 1  # host copy: reading state.step would wait for the device
   if run.config.data.mode == 'sentence':
     run.carry = _zero_carry(run)  # sentences are independent
@@ -252,4 +268,16 @@ def _maybe_evaluate(run, writer, bar) -> bool:
   bar.log(f'step {step}: valid loss {result["loss"]:.4f} ppl {result["ppl"]:.2f} '
           f'bits/token {result["bits"]:.4f}')
   _after_eval(run, result)
+  if run.config.train.optimizer == 'ntasgd':
+    _ntasgd_check(run, result['loss'], bar)
   return True
+
+
+def _ntasgd_check(run: Run, loss: float, bar) -> None:
+  """After the best-checkpoint bookkeeping (as AWD): maybe start averaging."""
+  opt_state, switched = ntasgd.switch_if_triggered(
+      run.state.opt_state, run.meta['ntasgd_history'], loss,
+      run.config.train.ntasgd_nonmono)
+  if switched:
+    run.state = run.state.replace(opt_state=opt_state)
+    bar.log(f'step {run.step}: NT-ASGD switched to averaging')

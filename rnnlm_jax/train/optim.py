@@ -1,10 +1,13 @@
 """Optimizers and learning-rate schedules (optax), built from `config.train`."""
 
+import jax
 import jax.numpy as jnp
 import ml_collections
 import optax
 
-OPTIMIZERS = ('sgd', 'momentum', 'adam', 'adamw')
+from rnnlm_jax.train import ntasgd
+
+OPTIMIZERS = ('sgd', 'momentum', 'adam', 'adamw', 'ntasgd')
 SCHEDULES = ('constant', 'step_decay', 'cosine', 'linear')
 
 
@@ -45,11 +48,36 @@ def make_schedule(train: ml_collections.ConfigDict, steps_per_epoch: int,
   return optax.join_schedules([warmup, main], [train.warmup_steps])
 
 
+def scale_by_lr_factor() -> optax.GradientTransformationExtraArgs:
+  """Multiplies the final updates by the extra argument `lr_scale` ([] f32).
+
+  Last in the chain, so it scales the learning rate exactly whatever the
+  optimizer; without the argument (flax's apply_gradients) it is the identity.
+  Used by variable BPTT (AWD: lr * len / T).
+  """
+
+  def init(params):
+    del params
+    return optax.EmptyState()
+
+  def update(updates, state, params=None, *, lr_scale=None, **extra_args):
+    del params, extra_args
+    if lr_scale is None:
+      return updates, state
+    return jax.tree.map(lambda u: u * lr_scale, updates), state
+
+  return optax.GradientTransformationExtraArgs(init, update)
+
+
 def make_optimizer(train: ml_collections.ConfigDict, steps_per_epoch: int,
                    total_steps: int) -> tuple[optax.GradientTransformation, optax.Schedule]:
-  """(clip by global norm ->) optimizer with the schedule, and the schedule itself."""
+  """(clip by global norm ->) optimizer with the schedule, and the schedule itself.
+
+  'ntasgd' is SGD whose whole chain is wrapped by ntasgd.averaged (the loop
+  switches the averaging on; see rnnlm_jax/train/ntasgd.py).
+  """
   schedule = make_schedule(train, steps_per_epoch, total_steps)
-  if train.optimizer == 'sgd':
+  if train.optimizer in ('sgd', 'ntasgd'):
     opt = optax.sgd(schedule)
   elif train.optimizer == 'momentum':
     opt = optax.sgd(schedule, momentum=train.momentum)
@@ -67,4 +95,9 @@ def make_optimizer(train: ml_collections.ConfigDict, steps_per_epoch: int,
     # L2 on the gradient (coupled decay), as SGD-based recipes (AWD-LSTM) use.
     parts.append(optax.add_decayed_weights(train.weight_decay))
   parts.append(opt)
-  return optax.chain(*parts), schedule
+  if train.variable_bptt:
+    parts.append(scale_by_lr_factor())
+  tx = optax.chain(*parts)
+  if train.optimizer == 'ntasgd':
+    tx = ntasgd.averaged(tx)
+  return tx, schedule

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import optax
 
 from rnnlm_jax.data import Batch  # inputs, targets int32 [B, T]; mask float32 [B, T]
+from rnnlm_jax.models import regularizers
 from rnnlm_jax.train.state import TrainState
 
 Carry = Any  # tuple over layers of tuples of [B, H] float32 arrays
@@ -24,10 +25,50 @@ def token_nll(logits: jax.Array, targets: jax.Array, mask: jax.Array) -> jax.Arr
   return nll * mask
 
 
+def activation_penalties(intermediates, mask: jax.Array, ar_alpha: float,
+                         tar_beta: float) -> dict[str, jax.Array]:
+  """AWD-LSTM's AR and TAR terms (scaled) from the model's sown outputs.
+
+  intermediates: the 'intermediates' collection of RecurrentLM, holding
+  'last_dropped' and 'last_raw' [B, T, H_last]; mask [B, T].
+  Returns {'ar': alpha * mean(dropped^2), 'tar': beta * mean(diff_t(raw)^2)}
+  for the terms whose coefficient is > 0.
+  """
+  out = {}
+  if ar_alpha > 0:
+    dropped = intermediates['last_dropped'][0]
+    out['ar'] = ar_alpha * regularizers.activation_reg(dropped, mask)
+  if tar_beta > 0:
+    raw = intermediates['last_raw'][0]
+    out['tar'] = tar_beta * regularizers.temporal_activation_reg(raw, mask)
+  return out
+
+
+def _apply_train(state: TrainState, params, batch: Batch, carry: Carry,
+                 dropout_key: jax.Array, ar_alpha: float, tar_beta: float):
+  """Training forward pass -> (logits, new carry, penalties dict).
+
+  Only asks the model for its activations when AR/TAR is on, so the default
+  graph is exactly the plain forward pass.
+  """
+  if ar_alpha <= 0 and tar_beta <= 0:
+    logits, new_carry = state.apply_fn(
+        {'params': params}, batch.inputs, carry, train=True,
+        rngs={'dropout': dropout_key})
+    return logits, new_carry, {}
+  (logits, new_carry), variables = state.apply_fn(
+      {'params': params}, batch.inputs, carry, train=True,
+      rngs={'dropout': dropout_key}, mutable=['intermediates'])
+  penalties = activation_penalties(variables['intermediates'], batch.mask,
+                                   ar_alpha, tar_beta)
+  return logits, new_carry, penalties
+
+
 @functools.partial(jax.jit, donate_argnames=('state', 'carry'),
-                   static_argnames=('loss_normalization',))
+                   static_argnames=('loss_normalization', 'ar_alpha', 'tar_beta'))
 def train_step(state: TrainState, batch: Batch, carry: Carry,
-               loss_normalization: str = 'token'):
+               loss_normalization: str = 'token', ar_alpha: float = 0.0,
+               tar_beta: float = 0.0, lr_scale: jax.Array | None = None):
   """One TBPTT update on one window.
 
   Args:
@@ -37,6 +78,13 @@ def train_step(state: TrainState, batch: Batch, carry: Carry,
       a constant, so no gradient flows into earlier windows (truncated BPTT).
     loss_normalization: 'token' (mean over real tokens) or 'sequence' (summed
       over time, mean over rows, as Zaremba et al.'s code).
+    ar_alpha, tar_beta: AWD-LSTM activation / temporal activation
+      regularization coefficients (0: off); the terms are added to the
+      normalized loss that is differentiated, never to the reported 'loss'
+      (which stays the NLL), and reported as 'ar' / 'tar' when on.
+    lr_scale: None, or an f32 [] factor on this step's learning rate (variable
+      BPTT); a traced value, so every factor shares one compilation. Needs an
+      optimizer built with train.variable_bptt (optim.scale_by_lr_factor).
 
   Returns:
     (new state, carry for the next window, metrics dict of scalars).
@@ -47,22 +95,38 @@ def train_step(state: TrainState, batch: Batch, carry: Carry,
                  else num_tokens)
 
   def loss_fn(params):
-    logits, new_carry = state.apply_fn(
-        {'params': params}, batch.inputs, carry, train=True,
-        rngs={'dropout': dropout_key})
+    logits, new_carry, penalties = _apply_train(
+        state, params, batch, carry, dropout_key, ar_alpha, tar_beta)
     total_nll = token_nll(logits, batch.targets, batch.mask).sum()
-    return total_nll / denominator, (total_nll, new_carry)
+    loss = total_nll / denominator
+    for term in penalties.values():
+      loss = loss + term
+    return loss, (total_nll, new_carry, penalties)
 
-  grads, (total_nll, new_carry) = jax.grad(loss_fn, has_aux=True)(state.params)
+  grads, (total_nll, new_carry, penalties) = jax.grad(
+      loss_fn, has_aux=True)(state.params)
   grad_norm = optax.global_norm(grads)
   finite = jnp.isfinite(total_nll) & jnp.isfinite(grad_norm)
-  new_state = skip_unless(finite, state.apply_gradients(grads=grads), state)
+  if lr_scale is None:
+    updated = state.apply_gradients(grads=grads)
+  else:
+    updated = _apply_scaled(state, grads, lr_scale)
+  new_state = skip_unless(finite, updated, state)
   new_carry = jax.tree.map(lambda new, old: jnp.where(finite, new, old),
                            new_carry, carry)
   metrics = {'loss': total_nll / num_tokens, 'grad_norm': grad_norm,
              'tokens': num_tokens, 'skipped': 1.0 - finite.astype(jnp.float32),
-             'nonfinite_run': new_state.nonfinite_run}
+             'nonfinite_run': new_state.nonfinite_run, **penalties}
   return new_state, new_carry, metrics
+
+
+def _apply_scaled(state: TrainState, grads, lr_scale: jax.Array) -> TrainState:
+  """state.apply_gradients, passing lr_scale to the optimizer chain."""
+  updates, opt_state = state.tx.update(grads, state.opt_state, state.params,
+                                       lr_scale=lr_scale)
+  return state.replace(step=state.step + 1,
+                       params=optax.apply_updates(state.params, updates),
+                       opt_state=opt_state)
 
 
 def skip_unless(finite: jax.Array, updated: TrainState,

@@ -24,7 +24,9 @@ from rnnlm_jax.train import distributed
 # Keys that must not change when a run is resumed: they change what the
 # checkpoint means (shapes, vocabulary, data order). Anything else (epochs,
 # logging, evaluation sizes) may be changed to extend or inspect a run.
-RESUME_KEYS = ('seed', 'data', 'model', 'train.batch_size', 'train.seq_len')
+RESUME_KEYS = ('seed', 'data', 'model', 'train.batch_size', 'train.seq_len',
+               'train.variable_bptt', 'train.bptt_p_full', 'train.bptt_std',
+               'train.bptt_bucket')
 
 
 class RunMismatchError(ValueError):
