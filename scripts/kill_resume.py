@@ -38,7 +38,7 @@ SYNTHETIC_ARGS = [
     '--config.eval.batch_size=4', '--config.generate.length=5',
 ]
 # Values that depend on wall-clock time, not on the computation.
-TIMING_KEYS = ('tokens_per_s', 'steps_per_s')
+TIMING_KEYS = ('tokens_per_s', 'steps_per_s', 'tokens_per_s_per_device')
 
 
 def command(workdir: str) -> list[str]:

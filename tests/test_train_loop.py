@@ -48,6 +48,10 @@ def test_train_writes_run_files_and_compiles_once(tmp_path):
   assert results['test_ppl'] >= 0.95 * results['test_oracle_ppl']
   lines = metrics.read_jsonl(str(tmp_path / 'metrics.jsonl'))
   assert [l['step'] for l in lines if l['split'] == 'train'] == list(range(10, 131, 10))
+  for line in lines:
+    if line['split'] == 'train':  # throughput per device, for scaling efficiency
+      assert line['tokens_per_s_per_device'] == pytest.approx(line['tokens_per_s'] / 4)
+  assert results['tokens_per_s_per_device_this_invocation'] > 0
   assert sorted(os.listdir(tmp_path / 'checkpoints'))  # latest kept
   assert len((tmp_path / 'samples.txt').read_text().split()) > 5
 
@@ -124,3 +128,18 @@ def test_keys_added_to_the_codebase_later_do_not_block_resume(tmp_path):
   (tmp_path / 'config.json').write_text(json.dumps(saved))
   with pytest.raises(workdir_lib.RunMismatchError, match='model.forget_bias: 0.0 -> 1.0'):
     jobs.train_and_evaluate(changed, str(tmp_path))
+
+
+def test_resume_on_changed_data_names_the_vocabulary_difference(tmp_path):
+  corpus = tmp_path / 'corpus'
+  corpus.mkdir()
+  for split in ('train', 'valid', 'test'):
+    (corpus / f'x.{split}.txt').write_text('a b c d\n' * 200)
+  config = tiny_config(5)
+  config.data.source, config.data.path = 'files', str(corpus)
+  run_dir = str(tmp_path / 'run')
+  jobs.train_and_evaluate(config, run_dir)
+  (corpus / 'x.train.txt').write_text('a b c e\n' * 200)  # 'd' became 'e'
+  config.train.num_steps = 10
+  with pytest.raises(workdir_lib.RunMismatchError, match=r"vocabulary differs .*'d'.*'e'|vocabulary differs"):
+    jobs.train_and_evaluate(config, run_dir)

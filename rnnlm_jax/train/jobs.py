@@ -36,6 +36,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                        run.corpus.level, config.generate)
   results.update(train_seconds_this_invocation=train_seconds,
                  tokens_per_s_this_invocation=tokens / max(train_seconds, 1e-9),
+                 tokens_per_s_per_device_this_invocation=(
+                     tokens / max(train_seconds, 1e-9) / jax.device_count()),
                  sample=sample)
   workdir_lib.write_json(workdir, 'results.json', results)
   workdir_lib.append_text(workdir, 'samples.txt',

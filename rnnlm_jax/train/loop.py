@@ -242,10 +242,13 @@ def _maybe_log(run, writer, bar, window, epoch: int) -> None:
     return
   scalars = window.flush()
   scalars['learning_rate'] = float(run.schedule(step - 1))
+  # Per device too, so scaling efficiency reads off directly across runs.
+  scalars['tokens_per_s_per_device'] = scalars['tokens_per_s'] / jax.device_count()
   writer.write(step, 'train', scalars)
   bar.log(f'step {step}/{run.total_steps} epoch {epoch + 1}: loss '
           f'{scalars["loss"]:.4f} ppl {scalars["ppl"]:.2f} '
-          f'{scalars["tokens_per_s"]:,.0f} tok/s'
+          f'{scalars["tokens_per_s"]:,.0f} tok/s '
+          f'({scalars["tokens_per_s_per_device"]:,.0f}/device)'
           + (f' skipped {scalars["skipped_steps"]:.0f}' if scalars['skipped_steps'] else ''))
 
 
