@@ -62,3 +62,15 @@ def test_batch_is_split_and_params_replicated():
 def test_indivisible_batch_is_a_clear_error():
   with pytest.raises(ValueError, match='train.batch_size=10 is not divisible by the 4 devices'):
     parallel.check_divisible(10, parallel.make_mesh(), 'train.batch_size')
+
+
+def test_prefetch_keeps_order_and_values():
+  mesh = parallel.make_mesh()
+  sharding = parallel.batch_sharded(mesh, BATCH)
+  stream = np.arange(500) % VOCAB
+  host = list(data.bptt_windows(stream, BATCH, SEQ))
+  device = list(parallel.prefetch_to_device(iter(host), sharding, BATCH, size=3))
+  assert len(device) == len(host)
+  for h, d in zip(host, device):
+    np.testing.assert_array_equal(h.inputs, np.asarray(d.inputs))
+    assert d.inputs.sharding == sharding

@@ -192,7 +192,9 @@ def train(run: Run, writer: metrics.MetricWriter) -> None:
       epoch, start = divmod(run.step, run.steps_per_epoch)
       if start == 0:
         run.carry = _zero_carry(run)
-      for batch in epoch_batches(run, epoch, start):
+      batches = parallel.prefetch_to_device(epoch_batches(run, epoch, start),
+                                            run.batch_sharding, t.batch_size)
+      for batch in batches:
         step_metrics = _train_one(run, batch)
         _check_finite(previous, t.max_nonfinite_steps, run.step - 1)
         previous = step_metrics
@@ -221,12 +223,12 @@ def _zero_carry(run: Run):
 
 
 def _train_one(run: Run, batch: data.Batch) -> dict:
+  """One step on a batch already on the devices (global arrays)."""
   t = run.config.train
   extra = {}
   if t.variable_bptt:  # AWD: lr * window length / T (traced: no recompile)
     extra['lr_scale'] = np.float32(
         variable_bptt.lr_scale(batch.inputs.shape[1], t.seq_len))
-  batch = parallel.to_global(batch, run.batch_sharding, t.batch_size)
   run.state, run.carry, step_metrics = train_step(
       run.state, batch, run.carry, loss_normalization=t.loss_normalization,
       ar_alpha=t.ar_alpha, tar_beta=t.tar_beta, **extra)

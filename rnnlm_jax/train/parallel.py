@@ -7,7 +7,9 @@ XLA where the replicated parameters need them. This is JAX's replacement for
 `pmap`; nothing here uses pmap.
 """
 
-from typing import Any
+import collections
+import itertools
+from typing import Any, Iterable, Iterator
 
 import jax
 import numpy as np
@@ -79,3 +81,23 @@ def to_global(tree: Any, sharding: NamedSharding, global_batch: int) -> Any:
     return jax.make_array_from_process_local_data(sharding, np.asarray(x), shape)
 
   return jax.tree.map(put, tree)
+
+
+def prefetch_to_device(batches: Iterable[Any], sharding: NamedSharding,
+                       global_batch: int, size: int = 2) -> Iterator[Any]:
+  """Yields `batches` as global device arrays, `size` transfers ahead.
+
+  The host->device copy of the next window then overlaps the current step
+  instead of sitting between two steps. Order and values are unchanged.
+  """
+  batches = iter(batches)
+  queue = collections.deque()
+
+  def enqueue(n: int) -> None:
+    for batch in itertools.islice(batches, n):
+      queue.append(to_global(batch, sharding, global_batch))
+
+  enqueue(size)
+  while queue:
+    yield queue.popleft()
+    enqueue(1)
