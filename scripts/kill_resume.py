@@ -21,6 +21,7 @@ import sys
 import time
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # run as a script from anywhere: import rnnlm_jax
 TOTAL_STEPS = 80
 SYNTHETIC_ARGS = [
     '--config', str(REPO / 'experiments' / 'quickstart' / 'config.py'),
