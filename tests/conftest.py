@@ -9,6 +9,11 @@ import pathlib
 
 os.environ['XLA_FLAGS'] = (
     os.environ.get('XLA_FLAGS', '') + ' --xla_force_host_platform_device_count=4'
+    # The 4 fake devices meet in all-reduces; XLA aborts the process when one
+    # waits longer than its (short) default, which a loaded 2-core CI machine
+    # can exceed without anything being wrong.
+    ' --xla_cpu_collective_call_terminate_timeout_seconds=600'
+    ' --xla_cpu_collective_timeout_seconds=600'
 ).strip()
 os.environ.setdefault('JAX_PLATFORMS', 'cpu')
 # XLA compiles dominate CPU test time; share them between tests and the CLI

@@ -100,7 +100,9 @@ def _launch(num_processes, devices_per_process, args, tmp_path):
   procs = []
   for i in range(num_processes):
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), JAX_PLATFORMS='cpu',
-               XLA_FLAGS=f'--xla_force_host_platform_device_count={devices_per_process}',
+               XLA_FLAGS=f'--xla_force_host_platform_device_count={devices_per_process}'
+               ' --xla_cpu_collective_call_terminate_timeout_seconds=600'
+               ' --xla_cpu_collective_timeout_seconds=600',
                RNNLM_JAX_COORDINATOR=f'localhost:{port}',
                RNNLM_JAX_NUM_PROCESSES=str(num_processes),
                RNNLM_JAX_PROCESS_ID=str(i), RNNLM_JAX_INIT_TIMEOUT='120',
