@@ -8,7 +8,6 @@ import pytest
 
 from rnnlm_jax import configs
 from rnnlm_jax.train import jobs, loop, ntasgd, optim
-from rnnlm_jax.train import state as state_lib
 
 from test_train_loop import tiny_config
 

@@ -3,7 +3,6 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 
 from rnnlm_jax import configs, data, models
@@ -14,7 +13,7 @@ from test_train_loop import tiny_config
 
 
 def test_plan_lengths_are_few_and_distributed_as_awd():
-  lengths, scales = [], []
+  lengths = []
   for epoch in range(40):
     plan = variable_bptt.epoch_plan(100, 10_000, 70, seed=0, epoch=epoch,
                                     p_full=0.95, std=5.0, bucket=5)

@@ -1,6 +1,5 @@
 """Tests of the language model and its config factory."""
 
-import functools
 
 import jax
 import jax.numpy as jnp

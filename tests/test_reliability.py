@@ -1,7 +1,6 @@
 """Preemption safety: SIGKILL/SIGTERM at random points, damaged checkpoints."""
 
 import json
-import os
 import pathlib
 import random
 import signal

@@ -4,7 +4,6 @@ the report, and the shipped sweep experiments' arms (configs and matched sizes).
 import os
 import pathlib
 import re
-import textwrap
 
 import jax
 import jax.numpy as jnp
