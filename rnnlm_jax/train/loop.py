@@ -172,8 +172,8 @@ def _check_finite(step_metrics: dict | None, limit: int, step: int) -> None:
   if step_metrics is not None and int(step_metrics['nonfinite_run']) >= limit:
     raise NonFiniteError(
         f'loss or gradient norm was NaN/inf for {limit} consecutive steps '
-        f'(by step {step}); those updates were skipped and no checkpoint was '
-        'written; lower train.learning_rate or set train.clip_norm')
+        f'(by step {step}); those updates were skipped, so every checkpoint holds '
+        'finite parameters; lower train.learning_rate or set train.clip_norm')
 
 
 def train(run: Run, writer: metrics.MetricWriter) -> None:
