@@ -11,6 +11,7 @@ import pytest
 
 from rnnlm_jax import configs, metrics, models
 from rnnlm_jax.train import jobs
+from test_train_loop import tiny_config as rnn_tiny_config
 
 V, B, T, M = 13, 2, 6, 8
 
@@ -110,25 +111,13 @@ def test_rnn_is_still_the_default():
 
 
 def tiny_config(num_steps=60):
-  c = configs.base_config()
-  c.data.source = 'synthetic'
-  c.data.level = 'word'
-  c.data.synthetic_vocab_size = 12
-  c.data.synthetic_order = 1
-  c.data.synthetic_tokens = (2000, 400, 400)
+  """test_train_loop's tiny synthetic run, with a tiny transformer."""
+  c = rnn_tiny_config(num_steps, dropout=0.1)  # exercises the dropout key
   c.model.type = 'transformer'
   c.model.num_layers, c.model.d_model, c.model.num_heads = 1, 16, 2
   c.model.mlp_dim, c.model.memory_len, c.model.max_len = 32, 8, 16
-  c.model.dropout = 0.1  # exercises the dropout key through train_step
-  c.train.batch_size, c.train.seq_len = 4, 8
-  c.train.num_steps = num_steps
-  c.train.optimizer, c.train.learning_rate = 'adam', 1e-2
-  c.train.schedule = 'constant'
-  c.train.log_every_steps = 10
+  c.model.dropout_output = 0.0
   c.train.eval_every_steps = 30
-  c.train.progress_bar = False
-  c.eval.batch_size, c.eval.test_batch_size = 4, 1
-  c.generate.length = 12
   return c
 
 
