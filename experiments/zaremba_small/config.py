@@ -10,8 +10,9 @@ PTB (Mikolov's ptb.{train,valid,test}.txt) is read from data.path; the default
 is the copy beside this checkout (../shared/data/ptb). Elsewhere:
   --config.data.path=/path/to/ptb
 
-Hardware/time and result: see experiments/zaremba_small/README.md (filled from
-runs made with this exact config).
+Measured with this exact config on the project's 2-vCPU CPU (shared, nice 19):
+13 epochs in ~1 h 52 min, best valid 119.05, test 114.61 (batch 1);
+details in experiments/zaremba_small/README.md.
 """
 
 import os
