@@ -132,6 +132,13 @@ def base_config() -> ml_collections.ConfigDict:
   c.train.bptt_p_full = 0.95
   c.train.bptt_std = 5.0
   c.train.bptt_bucket = 5
+  # AWD-LSTM's fine-tuning stage (optimizer='ntasgd' only): after training,
+  # averaged SGD restarts from the best (averaged) params, averaging from the
+  # first update, for at most finetune_epochs epochs (or finetune_steps > 0
+  # steps), stopping at the first validation check that NT-ASGD's rule
+  # triggers on. Runs in <workdir>/finetune; both 0: no fine-tuning.
+  c.train.finetune_epochs = 0
+  c.train.finetune_steps = 0
 
   # --- evaluation -------------------------------------------------------
   c.eval = ml_collections.ConfigDict()
@@ -187,7 +194,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     _check(t[key] > 0, f'train.{key}', t[key], 'must be > 0')
   for key in ('num_epochs', 'num_steps', 'eval_every_steps', 'warmup_steps',
               'checkpoint_every_steps', 'early_stopping_patience',
-              'decay_start_epoch'):
+              'decay_start_epoch', 'finetune_epochs', 'finetune_steps'):
     _check(t[key] >= 0, f'train.{key}', t[key], 'must be >= 0')
   _check(t.num_epochs > 0 or t.num_steps > 0, 'train.num_epochs', t.num_epochs,
          'set train.num_epochs or train.num_steps > 0')
@@ -205,6 +212,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _check(t.bptt_bucket > 0, 'train.bptt_bucket', t.bptt_bucket, 'must be > 0')
   _check(not t.variable_bptt or config.data.mode == 'stream',
          'train.variable_bptt', t.variable_bptt, "needs data.mode='stream'")
+  _check(not (t.finetune_epochs or t.finetune_steps) or t.optimizer == 'ntasgd',
+         'train.finetune_epochs', t.finetune_epochs,
+         "fine-tuning needs train.optimizer='ntasgd'")
   for key in ('ar_alpha', 'tar_beta'):
     _check(t[key] >= 0, f'train.{key}', t[key], 'must be >= 0 (0: off)')
     _check(t[key] == 0 or config.model.type == 'rnn', f'train.{key}', t[key],

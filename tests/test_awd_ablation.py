@@ -14,7 +14,8 @@ ABLATION = EXPERIMENTS / 'ablation_awd' / 'config.py'
 # Typed from the paper's Table 4 (the arms implemented here): arm -> changes.
 EXPECTED = {
     'awd_lstm': {},
-    'no_ntasgd': {'train.optimizer': 'sgd'},
+    'no_finetune': {'train.finetune_epochs': 0},
+    'no_ntasgd': {'train.optimizer': 'sgd', 'train.finetune_epochs': 0},
     'fixed_bptt': {'train.variable_bptt': False},
     'no_embedding_dropout': {'model.dropout_embed_rows': 0.0},
     'no_weight_decay': {'train.weight_decay': 0.0},
@@ -41,6 +42,9 @@ def test_arms_are_the_full_recipe_minus_one_part(smoke):
     models.validate(config.model)
     if smoke:
       assert config.train.num_steps <= 10
+      assert config.train.finetune_steps <= 10
+      finetunes = 'train.finetune_epochs' not in EXPECTED[arm.name]
+      assert bool(config.train.finetune_steps) == finetunes, arm.name
       continue
     changed = {k: v for k, v in _flat(config).items() if full.get(k) != v}
     assert changed == EXPECTED[arm.name], arm.name
@@ -76,6 +80,8 @@ def _smoke(tmp_path, only=()):
   for run in result.runs:
     assert run['results']['steps'] == 4
     assert run['results']['valid_ppl'] > 1
+    finetuned = 'train.finetune_epochs' not in EXPECTED[run['arm']]
+    assert ('before_finetune_valid_ppl' in run['results']) == finetuned
   table = pathlib.Path(result.results_md).read_text()
   for name in names:
     assert f'| {name} |' in table
@@ -83,7 +89,7 @@ def _smoke(tmp_path, only=()):
 
 def test_smoke_sweep_full_and_no_ntasgd_arms(tmp_path):
   # The full arm exercises every AWD part at once (locked / embedding / weight
-  # dropout, AR/TAR, NT-ASGD, variable BPTT); ~40 s on 2 CPU cores.
+  # dropout, AR/TAR, NT-ASGD, variable BPTT, fine-tuning); ~40 s on 2 CPU cores.
   _smoke(tmp_path, only=('awd_lstm', 'no_ntasgd'))
 
 

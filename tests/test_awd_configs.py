@@ -26,7 +26,7 @@ EXPECTED = {
     'train.optimizer': 'ntasgd', 'train.ntasgd_nonmono': 5,
     'train.schedule': 'constant', 'data.level': 'word',
     'train.variable_bptt': True, 'train.bptt_p_full': 0.95,
-    'train.bptt_std': 5.0,
+    'train.bptt_std': 5.0, 'train.finetune_epochs': 500,
 }
 
 

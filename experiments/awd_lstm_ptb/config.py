@@ -9,9 +9,13 @@ NT-ASGD (SGD lr 30, non-monotone interval n=5 validation checks, one per
 epoch), gradient clipping 0.25, L2 weight decay 1.2e-6, batch 80, and
 variable BPTT: N(70, 5) with probability 0.95, else N(35, 5), the step's
 learning rate scaled by length / 70 (lengths bucketed to multiples of 5).
+Then the fine-tuning stage (train.finetune_epochs, up to 500 epochs as the
+repo's finetune.py command): ASGD restarted from the best averaged weights,
+averaging from its first step, until NT-ASGD's rule triggers; it runs in
+<workdir>/finetune, and results.json reports the fine-tuned valid/test ppl
+with the main run's as before_finetune_valid_ppl / before_finetune_test_ppl.
 Paper (Table 1): valid 60.7 / test 58.8 without fine-tuning, 60.0 / 57.3
-with it (fine-tuning is a second ASGD run from the best checkpoint; not
-part of this config).
+with it.
 
 Sources of the values, where they disagree (they do):
 - Dropouts follow the issue's list "0.4/0.3/0.25/0.1/0.5" read as output
@@ -36,7 +40,7 @@ Sources of the values, where they disagree (they do):
   python -m rnnlm_jax.experiment train --config experiments/awd_lstm_ptb/config.py
 
 PTB is read from data.path (default: ../shared/data/ptb beside this checkout).
-Hardware/time: NOT YET RUN (days on one GPU for 500 epochs).
+Hardware/time: NOT YET RUN (days on one GPU for 500 epochs + fine-tuning).
 """
 
 import os
@@ -91,6 +95,7 @@ def get_config():
   c.train.ar_alpha = 2.0
   c.train.tar_beta = 1.0
   c.train.loss_normalization = 'token'  # "averaged over all examples and timesteps"
+  c.train.finetune_epochs = 500  # stops earlier, when NT-ASGD's rule triggers
   c.train.eval_every_steps = 0  # once per epoch: NT-ASGD's check interval L
   c.train.log_every_steps = 200
 

@@ -10,30 +10,36 @@ from absl import logging
 
 from rnnlm_jax import checkpoint, data, metrics, models, sampling
 from rnnlm_jax.train import eval_methods
-from rnnlm_jax.train import loop, ntasgd, optim, parallel
+from rnnlm_jax.train import finetune, loop, ntasgd, optim, parallel
 from rnnlm_jax.train import state as state_lib, workdir as workdir_lib
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                        fresh: bool = False) -> dict[str, Any]:
-  """Trains (or resumes) the run in `workdir`, then writes results.json and a sample."""
+  """Trains (or resumes) the run in `workdir`, fine-tunes it if configured,
+  then writes results.json and a sample."""
   run = loop.build_run(config, workdir, fresh)
   done = workdir_lib.read_json(workdir, 'results.json')
-  if done is not None and run.step >= run.total_steps:
+  # A finished run is left alone, unless fine-tuning was switched on since.
+  if done is not None and _finished(run) and (
+      not finetune.enabled(config) or 'finetune_workdir' in done):
     logging.info('%s already finished; results.json is unchanged', workdir)
     run.checkpointer.close()
     return done
-  start_step, start_time = run.step, time.perf_counter()
-  writer = metrics.MetricWriter(workdir, resume_step=run.step)
-  try:
-    loop.train(run, writer)
-    train_seconds = time.perf_counter() - start_time
-    results = final_results(run, writer)
-  finally:
-    writer.close()
-  tokens = (run.step - start_step) * config.train.batch_size * config.train.seq_len
-  sample = sample_text(run.model, run.state.params, run.corpus.vocab,
-                       run.corpus.level, config.generate)
+  start_time = time.perf_counter()
+  runs = [run]
+  if not finetune.enabled(config):
+    results, steps = _train_stage(run)
+  else:
+    results, steps = _train_stage(run, cache=finetune.MAIN_RESULTS)
+    runs.append(finetune.build_run(config, workdir, lambda: _best_params(run)))
+    stage_results, stage_steps = _train_stage(runs[-1])
+    results, steps = finetune.merge_results(results, stage_results), steps + stage_steps
+  train_seconds = time.perf_counter() - start_time
+  tokens = steps * config.train.batch_size * config.train.seq_len
+  final = runs[-1]  # its state holds the final model's (eval) params
+  sample = sample_text(final.model, final.state.params, final.corpus.vocab,
+                       final.corpus.level, config.generate)
   results.update(train_seconds_this_invocation=train_seconds,
                  tokens_per_s_this_invocation=tokens / max(train_seconds, 1e-9),
                  tokens_per_s_per_device_this_invocation=(
@@ -41,10 +47,44 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                  sample=sample)
   workdir_lib.write_json(workdir, 'results.json', results)
   workdir_lib.append_text(workdir, 'samples.txt',
-                          f'--- step {run.step} prompt {config.generate.prompt!r}\n'
+                          f'--- step {final.step} prompt {config.generate.prompt!r}\n'
                           f'{sample}\n')
-  run.checkpointer.close()
+  for r in runs:
+    r.checkpointer.close()
   return results
+
+
+def _finished(run: loop.Run) -> bool:
+  return run.step >= run.total_steps or run.meta['stopped_early']
+
+
+def _train_stage(run: loop.Run, cache: str | None = None) -> tuple[dict, int]:
+  """Trains `run` to its end and scores its best checkpoint: (results, steps
+  taken now). With `cache`, the scores are kept in that file of the run's
+  workdir and a finished run is not scored again."""
+  if cache and _finished(run):
+    cached = workdir_lib.read_json(run.workdir, cache)
+    if cached is not None:
+      return cached, 0
+  start_step = run.step
+  writer = metrics.MetricWriter(run.workdir, resume_step=run.step)
+  try:
+    loop.train(run, writer)
+    results = final_results(run, writer)
+  finally:
+    writer.close()
+  if cache:
+    workdir_lib.write_json(run.workdir, cache, results)
+  return results, run.step - start_step
+
+
+def _best_params(run: loop.Run):
+  """The eval params (NT-ASGD: the average) of the run's best checkpoint."""
+  best = run.checkpointer.restore(state_lib.checkpointable(run.state), run.carry,
+                                  which='best')
+  state = run.state if best is None else state_lib.from_checkpointable(
+      run.state, best.state)
+  return ntasgd.eval_params(state.params, state.opt_state)
 
 
 def final_results(run: loop.Run, writer: metrics.MetricWriter) -> dict[str, Any]:
@@ -82,7 +122,11 @@ def final_results(run: loop.Run, writer: metrics.MetricWriter) -> dict[str, Any]
 
 def load_trained(config: ml_collections.ConfigDict, workdir: str,
                  which: str = 'best'):
-  """(model, state, vocab) of a finished or running run; `which`: best | latest."""
+  """(model, state, vocab) of a finished or running run; `which`: best | latest.
+
+  A run with a fine-tuning stage that has started: the stage's checkpoints.
+  """
+  workdir = finetune.model_workdir(config, workdir)
   vocab = workdir_lib.load_vocab(workdir)
   model = models.make_model(config.model, len(vocab))
   mesh = parallel.make_mesh()

@@ -35,6 +35,7 @@ class Run:
   steps_per_epoch: int
   total_steps: int
   checkpointer: checkpoint.Checkpointer
+  finetuning: bool = False  # the fine-tuning stage (rnnlm_jax.train.finetune)
   step: int = 0  # host copy of state.step, so the loop never waits to read it
   window: progress.Window = dataclasses.field(default_factory=progress.Window)
   meta: dict = dataclasses.field(default_factory=lambda: {
@@ -71,8 +72,11 @@ def check_split_sizes(config: ml_collections.ConfigDict, corpus: data.Corpus) ->
 
 
 def build_run(config: ml_collections.ConfigDict, workdir: str,
-              fresh: bool = False) -> Run:
-  """Loads data, builds model/optimizer/state, restores the latest checkpoint."""
+              fresh: bool = False, finetuning: bool = False) -> Run:
+  """Loads data, builds model/optimizer/state, restores the latest checkpoint.
+
+  `finetuning`: NT-ASGD's trigger ends the run instead of starting averaging.
+  """
   mesh = parallel.make_mesh()
   parallel.check_divisible(config.train.batch_size, mesh, 'train.batch_size')
   workdir_lib.prepare(config, workdir, fresh)
@@ -90,7 +94,8 @@ def build_run(config: ml_collections.ConfigDict, workdir: str,
       parallel.batch_sharded(mesh, config.train.batch_size))
   run = Run(config, workdir, corpus, model, mesh, state, carry, schedule,
             per_epoch, total,
-            checkpoint.Checkpointer(workdir, config.train.keep_checkpoints))
+            checkpoint.Checkpointer(workdir, config.train.keep_checkpoints),
+            finetuning=finetuning)
   if config.train.optimizer == 'ntasgd':
     run.meta['ntasgd_history'] = []  # valid losses so far (saved, restored)
   _restore_latest(run)
@@ -279,10 +284,14 @@ def _maybe_evaluate(run, writer, bar) -> bool:
 
 
 def _ntasgd_check(run: Run, loss: float, bar) -> None:
-  """After the best-checkpoint bookkeeping (as AWD): maybe start averaging."""
+  """After the best-checkpoint bookkeeping (as AWD): maybe start averaging,
+  or, fine-tuning (already averaging), stop where the rule triggers."""
+  history, nonmono = run.meta['ntasgd_history'], run.config.train.ntasgd_nonmono
+  if run.finetuning and ntasgd.should_switch(history, loss, nonmono):
+    run.meta['stopped_early'] = True
+    bar.log(f'step {run.step}: fine-tuning done (validation stopped improving)')
   opt_state, switched = ntasgd.switch_if_triggered(
-      run.state.opt_state, run.meta['ntasgd_history'], loss,
-      run.config.train.ntasgd_nonmono)
+      run.state.opt_state, history, loss, nonmono)
   if switched:
     run.state = run.state.replace(opt_state=opt_state)
     bar.log(f'step {run.step}: NT-ASGD switched to averaging')
