@@ -82,3 +82,22 @@ def test_damaged_latest_checkpoint_falls_back_to_the_previous_one(reference_run,
   assert f'skipping unreadable latest checkpoint at step {steps[-1]}' in caplog.text
   assert (workdir / 'checkpoints' / str(steps[-1])).exists()  # nothing deleted
   assert checkpoint  # imported for the warning's logger
+
+
+def test_no_readable_checkpoint_refuses_to_start_over(reference_run, tmp_path):
+  # Every checkpoint damaged (or, alike, written for a different model): the
+  # rerun must not quietly train from step 0 and rotate them out.
+  workdir = tmp_path / 'run'
+  subprocess.run(['cp', '-r', reference_run[0], str(workdir)], check=True)
+  step_dirs = [p for p in (workdir / 'checkpoints').iterdir() if p.name.isdigit()]
+  for step_dir in step_dirs:
+    _damage(step_dir, 'garble')
+  before = sorted(p.name for p in (workdir / 'checkpoints').iterdir())
+  proc = subprocess.run(kill_resume.command(str(workdir)), cwd=REPO_ROOT,
+                        env=kill_resume._env(), capture_output=True, text=True,  # pylint: disable=protected-access
+                        timeout=300)
+  assert proc.returncode == 2, proc.stderr[-2000:]
+  last_line = proc.stderr.strip().splitlines()[-1]
+  assert last_line.startswith('error: none of the checkpoints in'), last_line
+  assert '--fresh' in last_line
+  assert sorted(p.name for p in (workdir / 'checkpoints').iterdir()) == before

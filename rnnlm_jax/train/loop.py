@@ -104,6 +104,13 @@ def build_run(config: ml_collections.ConfigDict, workdir: str,
 
 def _restore_latest(run: Run) -> None:
   restored = run.checkpointer.restore(state_lib.checkpointable(run.state), run.carry)
+  if restored is None and run.checkpointer.steps():
+    # Starting over would later rotate those checkpoints out: refuse.
+    raise checkpoint.CheckpointError(
+        f'none of the checkpoints in {run.workdir} (steps '
+        f'{run.checkpointer.steps()}) can be read into this model: damaged, or '
+        'written by a different version of the code (see the warnings above); '
+        'pass --fresh to move the run aside and start anew')
   if restored is None:
     logging.info('starting a new run in %s', run.workdir)
     return
