@@ -31,6 +31,19 @@ def matmul(x: jax.Array, w: jax.Array, dtype: Dtype) -> jax.Array:
       x.astype(dtype), w.astype(dtype), preferred_element_type=jnp.float32)
 
 
+def matmul_nt(x: jax.Array, w: jax.Array, dtype: Dtype) -> jax.Array:
+  """`x @ w.T` as one dot_general, without materializing the transpose.
+
+  x: [N, D], w: [M, D] -> [N, M] float32; `dtype` as in `matmul`.
+  """
+  dtype = jnp.dtype(dtype)
+  dims = (((x.ndim - 1,), (1,)), ((), ()))
+  if dtype == jnp.float32:
+    return jax.lax.dot_general(x.astype(jnp.float32), w.astype(jnp.float32), dims)
+  return jax.lax.dot_general(x.astype(dtype), w.astype(dtype), dims,
+                             preferred_element_type=jnp.float32)
+
+
 def symmetric_uniform(scale: float) -> Initializer:
   """uniform(-scale, scale), the init of Zaremba et al. for every weight.
 
