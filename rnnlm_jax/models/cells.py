@@ -8,8 +8,10 @@ Every cell is written as `new_carry = update(x_gates, h_gates, carry)`, where
 with the G gate matrices fused into one matrix (G = 1 rnn, 4 lstm, 3 gru).
 Because x_gates does not depend on the state, `RecurrentLayer` computes it for
 all T steps in ONE [B*T, D] @ [D, G*H] matmul before the scan; only the small
-[B, H] @ [H, G*H] matmul stays inside `jax.lax.scan`. `cell_step` is the
-unhoisted reference (both matmuls inside one step) with the same params.
+[B, H] @ [H, G*H] matmul stays inside `jax.lax.scan`, and its backward pass
+(rnnlm_jax.models.recurrence) computes d(W_hh) in one matmul after the loop.
+`cell_step` is the unhoisted reference (both matmuls inside one step) with the
+same params.
 
 Parameters of one layer (all f32, whatever the compute dtype):
   kernel_ih [D, G*H], bias_ih [G*H], kernel_hh [H, G*H],
@@ -21,6 +23,7 @@ the PyTorch/cuDNN form n = tanh(x_n + r * (h W_hn + b_hn)),
 h' = (1 - z) * n + z * h.
 """
 
+import functools
 from typing import Any, Mapping
 
 import jax
@@ -28,6 +31,7 @@ import jax.numpy as jnp
 from flax import linen as nn
 
 from rnnlm_jax.models import ops
+from rnnlm_jax.models import recurrence
 from rnnlm_jax.models import regularizers
 
 Carry = tuple[jax.Array, ...]
@@ -70,6 +74,11 @@ def _update(cell: str, x_gates: jax.Array, h_gates: jax.Array, carry: Carry,
     return ((1.0 - z) * n + z * h,)
   act = jnp.tanh if cell == 'rnn_tanh' else jax.nn.relu
   return (act(x_gates + h_gates),)
+
+
+# update(x_gates, h_gates, carry, bias_hn) per cell: one object per cell, so
+# the custom-VJP scan (a static argument) sees the same function every trace.
+UPDATES = {cell: functools.partial(_update, cell) for cell in CELLS}
 
 
 def cell_step(
@@ -163,14 +172,10 @@ class RecurrentLayer(nn.Module):
           self.make_rng('dropout'), kernel_hh, self.weight_drop)
     # Cast once here, not T times inside the loop (no-op for f32).
     kernel_hh = kernel_hh.astype(self.dtype)
-    bias_hn = params.get('bias_hn')
-    cell, dtype = self.cell, self.dtype
-
-    def step(carry, x_gates_t):
-      h_gates = ops.matmul(carry[0], kernel_hh, dtype)  # [B, G*H]
-      carry = _update(cell, x_gates_t, h_gates, carry, bias_hn)
-      return carry, carry[0]
-
     carry = tuple(c.astype(jnp.float32) for c in carry)
-    carry, outputs = jax.lax.scan(step, carry, x_gates, unroll=self.unroll)
+    # The scan over time; its backward computes d(kernel_hh) in one matmul
+    # after the loop rather than accumulating it per step (recurrence.py).
+    outputs, carry = recurrence.scan(
+        UPDATES[self.cell], x_gates, kernel_hh, carry, params.get('bias_hn'),
+        self.dtype, self.unroll)
     return jnp.swapaxes(outputs, 0, 1), carry  # [B, T, H]
