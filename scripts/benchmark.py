@@ -24,6 +24,7 @@ round's mean; ratio = torch ms / jax ms (> 1: JAX faster).
 
   python scripts/benchmark.py --shapes small,medium,small128 --out bench.json
   python scripts/benchmark.py --shapes small --unroll 1,8 --dtype float32,bfloat16
+  python scripts/benchmark.py --shapes medium --backward autodiff,after_loop
   python scripts/benchmark.py --tiny          # seconds; what the test runs
 
 PyTorch is optional: without it only the JAX rows are printed.
@@ -88,6 +89,9 @@ def parse_args(argv=None) -> argparse.Namespace:
   p.add_argument('--unroll', default='0',
                  help='comma list of lax.scan unroll factors (0: the config '
                  'default, 1 on CPU and 8 on accelerators)')
+  p.add_argument('--backward', default='auto',
+                 help='comma list of model.recurrent_backward values: auto | '
+                 'autodiff | after_loop (how d(kernel_hh) is computed)')
   p.add_argument('--device', choices=('cpu', 'gpu'), default='cpu',
                  help='cpu: JAX on its CPU devices, torch on CPU; gpu: JAX on '
                  'its default backend, torch on cuda if available')
@@ -122,6 +126,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.error(f'--unroll must be a comma list of ints, got {args.unroll!r}')
   if not args.unrolls or any(u < 0 for u in args.unrolls):
     p.error('--unroll values must be >= 0')
+  args.backwards = [b.strip() for b in args.backward.split(',') if b.strip()]
+  if not args.backwards or any(
+      b not in ('auto', 'autodiff', 'after_loop') for b in args.backwards):
+    p.error(f'--backward must be auto, autodiff and/or after_loop, got {args.backward!r}')
   try:
     args.torch_thread_list = [int(n) for n in args.torch_threads.split(',')
                               if n.strip()] or [0]
@@ -136,7 +144,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 class JaxRunner:
   """The project's train step on one shape; `run(n)` does n steps, synced."""
 
-  def __init__(self, shape: Shape, dtype: str, unroll: int, devices, seed: int):
+  def __init__(self, shape: Shape, dtype: str, unroll: int, devices, seed: int,
+               backward: str = 'auto'):
     import jax
     from rnnlm_jax import configs, data, models
     from rnnlm_jax.train import evaluate as evaluate_lib
@@ -149,6 +158,7 @@ class JaxRunner:
     m.cell, m.num_layers = 'lstm', shape.layers
     m.hidden_size = m.embed_size = shape.hidden
     m.dtype, m.unroll, m.init_scale = dtype, unroll, 0.1
+    m.recurrent_backward = backward
     # Zaremba's recipe: SGD lr 1, step decay, global-norm clip 5, loss summed
     # over time and averaged over rows (base_config's defaults, spelled out).
     t.batch_size, t.seq_len = shape.batch, shape.seq_len
@@ -157,6 +167,8 @@ class JaxRunner:
     self.loss_normalization = t.loss_normalization
     self.model = models.make_model(m, shape.vocab)
     self.unroll = self.model.unroll  # the resolved value (0 -> 1 or 8)
+    self.backward = ('after_loop' if self.model.weight_grad_after_loop
+                     else 'autodiff')  # the resolved value
     mesh = parallel.make_mesh(devices)
     parallel.check_divisible(shape.batch, mesh, 'batch')
     tx, _ = optim.make_optimizer(t, 1000, 100_000)
@@ -277,11 +289,13 @@ def bench_shape(shape: Shape, args, devices, torch, torch_device, log) -> list[d
   default_threads = torch.get_num_threads() if torch is not None else 0
   for dtype in args.dtypes:
     for unroll in args.unrolls:
-      runner = JaxRunner(shape, dtype, unroll, devices, args.seed)
-      row = dict(shape=shape.name, framework='jax', dtype=dtype,
-                 unroll=runner.unroll, unroll_arg=unroll)
-      row['compile_s'] = timed(lambda r=runner: r.run(1))  # trace+compile+1 step
-      variants.append((row, runner))
+      for backward in args.backwards:
+        runner = JaxRunner(shape, dtype, unroll, devices, args.seed, backward)
+        row = dict(shape=shape.name, framework='jax', dtype=dtype,
+                   unroll=runner.unroll, unroll_arg=unroll,
+                   backward=runner.backward, backward_arg=backward)
+        row['compile_s'] = timed(lambda r=runner: r.run(1))  # trace+compile+1 step
+        variants.append((row, runner))
     for threads in (args.torch_thread_list if torch is not None else ()):
       runner = TorchRunner(torch, shape, dtype, torch_device, args.seed,
                            threads or default_threads)
@@ -325,7 +339,7 @@ def bench_shape(shape: Shape, args, devices, torch, torch_device, log) -> list[d
 # ------------------------------------------------------------------- output
 
 
-HEADER = (f'{"shape":<10} {"framework":<28} {"dtype":<9} {"ms/step":>9} '
+HEADER = (f'{"shape":<10} {"framework":<36} {"dtype":<9} {"ms/step":>9} '
           f'{"tokens/s":>10} {"ratio":>6} {"compile_s":>9}')
 
 
@@ -333,11 +347,13 @@ def format_row(row: dict) -> str:
   name = row['framework']
   if name == 'jax':
     name += f' unroll={row["unroll"]}' + (' (default)' if row['unroll_arg'] == 0 else '')
+    if row['backward_arg'] != 'auto':
+      name += f' {row["backward"]}'
   else:
     name += f' {row["device"]} {row["threads"]}thr'
   ratio = '' if row.get('ratio') is None else f'{row["ratio"]:.2f}'
   compile_s = f'{row["compile_s"]:.2f}' if 'compile_s' in row else ''
-  return (f'{row["shape"]:<10} {name:<28} {row["dtype"]:<9} '
+  return (f'{row["shape"]:<10} {name:<36} {row["dtype"]:<9} '
           f'{row["ms_per_step"]:9.2f} {row["tokens_per_s"]:10,.0f} {ratio:>6} '
           f'{compile_s:>9}')
 

@@ -49,10 +49,23 @@ def test_tiny_benchmark_writes_positive_numbers(tmp_path):
   assert any(line.startswith('shape') for line in lines)  # the table header
 
 
+def test_tiny_benchmark_compares_the_two_recurrent_backwards():
+  benchmark = _load_benchmark()
+  result = benchmark.main(['--tiny', '--no-torch', '--backward', 'autodiff,after_loop'],
+                          log=lambda _: None)
+  jax_rows = [r for r in result['results'] if r['framework'] == 'jax']
+  assert [r['backward'] for r in jax_rows] == ['autodiff', 'after_loop']
+  assert all(r['ms_per_step'] > 0 for r in jax_rows)
+  # Same gradients, so the same loss after the same steps.
+  np.testing.assert_allclose(jax_rows[0]['loss'], jax_rows[1]['loss'], rtol=1e-4)
+
+
 def test_benchmark_rejects_unknown_shape():
   benchmark = _load_benchmark()
   with pytest.raises(SystemExit):
     benchmark.parse_args(['--shapes', 'huge'])
+  with pytest.raises(SystemExit):
+    benchmark.parse_args(['--backward', 'fast'])
 
 
 VOCAB, BATCH, SEQ = 29, 8, 7  # shapes no other test compiles

@@ -75,6 +75,11 @@ def test_make_model_from_base_config():
   cfg.model.unroll = 4
   assert models.make_model(cfg.model, 100).unroll == 4
   assert _model(dtype='bfloat16').dtype == jnp.bfloat16
+  # recurrent_backward 'auto': autodiff on CPU
+  assert cfg.model.recurrent_backward == 'auto'
+  assert not model.weight_grad_after_loop
+  assert _model(recurrent_backward='after_loop').weight_grad_after_loop
+  assert not _model(recurrent_backward='autodiff').weight_grad_after_loop
 
 
 @pytest.mark.parametrize('cell', models.CELLS)
@@ -222,6 +227,7 @@ def test_init_scale_bounds_every_param(tied):
     ('dropout_output', 1.5),
     ('init_scale', -0.1),
     ('unroll', -1),
+    ('recurrent_backward', 'manual'),
     ('tie_embeddings', 'yes'),
 ])
 def test_bad_config_values_raise(key, value):

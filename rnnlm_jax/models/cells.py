@@ -8,8 +8,8 @@ Every cell is written as `new_carry = update(x_gates, h_gates, carry)`, where
 with the G gate matrices fused into one matrix (G = 1 rnn, 4 lstm, 3 gru).
 Because x_gates does not depend on the state, `RecurrentLayer` computes it for
 all T steps in ONE [B*T, D] @ [D, G*H] matmul before the scan; only the small
-[B, H] @ [H, G*H] matmul stays inside `jax.lax.scan`, and its backward pass
-(rnnlm_jax.models.recurrence) computes d(W_hh) in one matmul after the loop.
+[B, H] @ [H, G*H] matmul stays inside `jax.lax.scan` (whose backward pass
+may compute d(W_hh) in one matmul after the loop: rnnlm_jax.models.recurrence).
 `cell_step` is the unhoisted reference (both matmuls inside one step) with the
 same params.
 
@@ -110,6 +110,10 @@ class RecurrentLayer(nn.Module):
     weight_drop: DropConnect rate on kernel_hh only (AWD-LSTM's WeightDrop):
       with train=True one mask per call (BPTT window), shared over the T steps;
       needs rngs={'dropout': key}. kernel_ih, biases and eval are untouched.
+    weight_grad_after_loop: differentiate the scan with recurrence.scan's
+      backward (d(kernel_hh) in one matmul after the loop) instead of
+      autodiff of lax.scan (a [H, G*H] accumulator updated every step). Same
+      gradients (tested); which is faster depends on the hardware.
   """
   cell: str = 'lstm'
   hidden_size: int = 200
@@ -118,6 +122,7 @@ class RecurrentLayer(nn.Module):
   dtype: Dtype = jnp.float32
   unroll: int = 1
   weight_drop: float = 0.0
+  weight_grad_after_loop: bool = False
 
   def _bias_ih_init(self):
     base = ops.bias_init(self.init_scale)
@@ -173,9 +178,7 @@ class RecurrentLayer(nn.Module):
     # Cast once here, not T times inside the loop (no-op for f32).
     kernel_hh = kernel_hh.astype(self.dtype)
     carry = tuple(c.astype(jnp.float32) for c in carry)
-    # The scan over time; its backward computes d(kernel_hh) in one matmul
-    # after the loop rather than accumulating it per step (recurrence.py).
-    outputs, carry = recurrence.scan(
-        UPDATES[self.cell], x_gates, kernel_hh, carry, params.get('bias_hn'),
-        self.dtype, self.unroll)
+    scan = recurrence.scan if self.weight_grad_after_loop else recurrence.plain_scan
+    outputs, carry = scan(UPDATES[self.cell], x_gates, kernel_hh, carry,
+                          params.get('bias_hn'), self.dtype, self.unroll)
     return jnp.swapaxes(outputs, 0, 1), carry  # [B, T, H]

@@ -72,6 +72,20 @@ def _unroll(cfg: Mapping[str, Any]) -> int:
   return 1 if jax.default_backend() == 'cpu' else 8
 
 
+BACKWARDS = ('auto', 'autodiff', 'after_loop')
+
+
+def _weight_grad_after_loop(cfg: Mapping[str, Any]) -> bool:
+  """model.recurrent_backward -> whether d(kernel_hh) is computed after the
+  backward loop ('auto': on GPU/TPU only; see configs.py)."""
+  value = cfg.get('recurrent_backward', 'auto')  # dicts from before the key
+  if value not in BACKWARDS:
+    _fail('recurrent_backward', value, f'is not one of {BACKWARDS}')
+  if value == 'auto':
+    return jax.default_backend() != 'cpu'
+  return value == 'after_loop'
+
+
 def _type(cfg: Mapping[str, Any]) -> str:
   model_type = cfg.get('type', 'rnn')  # dicts from before the key existed
   if model_type not in TYPES:
@@ -135,6 +149,7 @@ def validate(cfg: Mapping[str, Any]) -> dict[str, Any]:
       init_scale=_number(cfg, 'init_scale', minimum=0.0),
       forget_bias=_number(cfg, 'forget_bias', minimum=None),
       unroll=_unroll(cfg),
+      weight_grad_after_loop=_weight_grad_after_loop(cfg),
   )
   fields.update(_awd(cfg))
   return fields

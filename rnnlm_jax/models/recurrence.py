@@ -53,17 +53,25 @@ def _forward(update, dtype, unroll, x_gates, kernel_hh, carry, extra):
   return last, outputs, previous, h_gates
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1, 2))
-def _scan(update, dtype, unroll, x_gates, kernel_hh, carry, extra):
-  """Without differentiation (evaluation, sampling): the plain scan."""
+def plain_scan(update: Update, x_gates: jax.Array, kernel_hh: jax.Array,
+               carry: Carry, extra: Any, dtype: Any, unroll: int
+               ) -> tuple[jax.Array, Carry]:
+  """The same recurrence as `scan`, left to autodiff (which accumulates
+  d(kernel_hh) in the backward loop)."""
 
   def step(carry, x_gates_t):
-    h_gates = ops.matmul(carry[0], kernel_hh, dtype)
+    h_gates = ops.matmul(carry[0], kernel_hh, dtype)  # [B, G*H]
     carry = update(x_gates_t, h_gates, carry, extra)
     return carry, carry[0]
 
   last, outputs = jax.lax.scan(step, carry, x_gates, unroll=unroll)
   return outputs, last
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1, 2))
+def _scan(update, dtype, unroll, x_gates, kernel_hh, carry, extra):
+  """Without differentiation (evaluation, sampling): the plain scan."""
+  return plain_scan(update, x_gates, kernel_hh, carry, extra, dtype, unroll)
 
 
 def _scan_fwd(update, dtype, unroll, x_gates, kernel_hh, carry, extra):

@@ -52,6 +52,7 @@ class RecurrentLM(nn.Module):
     dtype: matmul operand dtype (float32 | bfloat16); f32 accumulation, and
       params, state and logits stay f32.
     unroll: `lax.scan` unroll of each layer's recurrence.
+    weight_grad_after_loop: the recurrence's custom backward (cells).
     dropout_kind: 'standard' (a mask per time step) | 'locked' (a mask per
       sequence, for the three rates above).
     dropout_embed_rows: rate of dropping whole embedding rows (AWD dropoute).
@@ -70,6 +71,7 @@ class RecurrentLM(nn.Module):
   forget_bias: float = 0.0
   dtype: Dtype = jnp.float32
   unroll: int = 1  # on CPU 8 and 16 were no faster and compiled ~10x slower
+  weight_grad_after_loop: bool = False  # see cells.RecurrentLayer
   dropout_kind: str = 'standard'
   dropout_embed_rows: float = 0.0
   weight_drop: float = 0.0
@@ -118,7 +120,8 @@ class RecurrentLM(nn.Module):
       x, layer_carry = cells.RecurrentLayer(
           cell=self.cell, hidden_size=size, init_scale=self.init_scale,
           forget_bias=self.forget_bias, dtype=self.dtype, unroll=self.unroll,
-          weight_drop=self.weight_drop, name=f'layer_{i}')(
+          weight_drop=self.weight_drop,
+          weight_grad_after_loop=self.weight_grad_after_loop, name=f'layer_{i}')(
               x, carry[i], train=train)
       new_carry.append(layer_carry)
     self.sow('intermediates', 'last_raw', x)
