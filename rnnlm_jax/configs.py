@@ -72,12 +72,10 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.unroll = 0  # lax.scan unroll; 0: 8 on GPU/TPU, 1 on CPU
   # rnn only. How the recurrence's backward pass gets d(kernel_hh):
   # 'after_loop' (one [T*B, H]^T @ [T*B, G*H] matmul after the backward scan,
-  # as cuDNN; rnnlm_jax/models/recurrence.py) | 'autodiff' (lax.scan's own,
-  # adding into a [H, G*H] accumulator every step) | 'auto': autodiff on CPU
-  # (where the accumulator stays in cache and after_loop measured no faster),
-  # after_loop on GPU/TPU (where it saves 2 x 4*H*G*H bytes of memory
-  # traffic per step; not yet measured there).
-  c.model.recurrent_backward = 'auto'
+  # as cuDNN; rnnlm_jax/models/recurrence.py; CPU: -8% step time for the
+  # Zaremba medium shape, small unchanged) | 'autodiff' (lax.scan's own, which
+  # adds into a [H, G*H] accumulator at every step). Same gradients.
+  c.model.recurrent_backward = 'after_loop'
   # transformer only (model.type='transformer'). dropout_embed: on embedding
   # + position; dropout: on each attention/MLP output before the residual add;
   # dropout_output: after the final LayerNorm. Init: normal(0.02), not init_scale.

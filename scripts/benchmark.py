@@ -89,9 +89,9 @@ def parse_args(argv=None) -> argparse.Namespace:
   p.add_argument('--unroll', default='0',
                  help='comma list of lax.scan unroll factors (0: the config '
                  'default, 1 on CPU and 8 on accelerators)')
-  p.add_argument('--backward', default='auto',
-                 help='comma list of model.recurrent_backward values: auto | '
-                 'autodiff | after_loop (how d(kernel_hh) is computed)')
+  p.add_argument('--backward', default='',
+                 help='comma list of model.recurrent_backward values to compare: '
+                 'after_loop (the default) | autodiff')
   p.add_argument('--device', choices=('cpu', 'gpu'), default='cpu',
                  help='cpu: JAX on its CPU devices, torch on CPU; gpu: JAX on '
                  'its default backend, torch on cuda if available')
@@ -127,9 +127,9 @@ def parse_args(argv=None) -> argparse.Namespace:
   if not args.unrolls or any(u < 0 for u in args.unrolls):
     p.error('--unroll values must be >= 0')
   args.backwards = [b.strip() for b in args.backward.split(',') if b.strip()]
-  if not args.backwards or any(
-      b not in ('auto', 'autodiff', 'after_loop') for b in args.backwards):
-    p.error(f'--backward must be auto, autodiff and/or after_loop, got {args.backward!r}')
+  if any(b not in ('autodiff', 'after_loop') for b in args.backwards):
+    p.error(f'--backward must be after_loop and/or autodiff, got {args.backward!r}')
+  args.backwards = args.backwards or [None]  # None: the config's default
   try:
     args.torch_thread_list = [int(n) for n in args.torch_threads.split(',')
                               if n.strip()] or [0]
@@ -145,7 +145,7 @@ class JaxRunner:
   """The project's train step on one shape; `run(n)` does n steps, synced."""
 
   def __init__(self, shape: Shape, dtype: str, unroll: int, devices, seed: int,
-               backward: str = 'auto'):
+               backward: str | None = None):
     import jax
     from rnnlm_jax import configs, data, models
     from rnnlm_jax.train import evaluate as evaluate_lib
@@ -158,7 +158,8 @@ class JaxRunner:
     m.cell, m.num_layers = 'lstm', shape.layers
     m.hidden_size = m.embed_size = shape.hidden
     m.dtype, m.unroll, m.init_scale = dtype, unroll, 0.1
-    m.recurrent_backward = backward
+    if backward:
+      m.recurrent_backward = backward
     # Zaremba's recipe: SGD lr 1, step decay, global-norm clip 5, loss summed
     # over time and averaged over rows (base_config's defaults, spelled out).
     t.batch_size, t.seq_len = shape.batch, shape.seq_len
@@ -347,7 +348,7 @@ def format_row(row: dict) -> str:
   name = row['framework']
   if name == 'jax':
     name += f' unroll={row["unroll"]}' + (' (default)' if row['unroll_arg'] == 0 else '')
-    if row['backward_arg'] != 'auto':
+    if row['backward_arg']:
       name += f' {row["backward"]}'
   else:
     name += f' {row["device"]} {row["threads"]}thr'

@@ -75,10 +75,8 @@ def test_make_model_from_base_config():
   cfg.model.unroll = 4
   assert models.make_model(cfg.model, 100).unroll == 4
   assert _model(dtype='bfloat16').dtype == jnp.bfloat16
-  # recurrent_backward 'auto': autodiff on CPU
-  assert cfg.model.recurrent_backward == 'auto'
-  assert not model.weight_grad_after_loop
-  assert _model(recurrent_backward='after_loop').weight_grad_after_loop
+  assert cfg.model.recurrent_backward == 'after_loop'
+  assert model.weight_grad_after_loop
   assert not _model(recurrent_backward='autodiff').weight_grad_after_loop
 
 

@@ -113,7 +113,7 @@ class RecurrentLayer(nn.Module):
     weight_grad_after_loop: differentiate the scan with recurrence.scan's
       backward (d(kernel_hh) in one matmul after the loop) instead of
       autodiff of lax.scan (a [H, G*H] accumulator updated every step). Same
-      gradients (tested); which is faster depends on the hardware.
+      gradients (tested).
   """
   cell: str = 'lstm'
   hidden_size: int = 200
@@ -122,7 +122,7 @@ class RecurrentLayer(nn.Module):
   dtype: Dtype = jnp.float32
   unroll: int = 1
   weight_drop: float = 0.0
-  weight_grad_after_loop: bool = False
+  weight_grad_after_loop: bool = True
 
   def _bias_ih_init(self):
     base = ops.bias_init(self.init_scale)

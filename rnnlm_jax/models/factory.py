@@ -72,17 +72,15 @@ def _unroll(cfg: Mapping[str, Any]) -> int:
   return 1 if jax.default_backend() == 'cpu' else 8
 
 
-BACKWARDS = ('auto', 'autodiff', 'after_loop')
+BACKWARDS = ('after_loop', 'autodiff')
 
 
 def _weight_grad_after_loop(cfg: Mapping[str, Any]) -> bool:
   """model.recurrent_backward -> whether d(kernel_hh) is computed after the
-  backward loop ('auto': on GPU/TPU only; see configs.py)."""
-  value = cfg.get('recurrent_backward', 'auto')  # dicts from before the key
+  backward loop (see configs.py)."""
+  value = cfg.get('recurrent_backward', 'after_loop')  # dicts from before the key
   if value not in BACKWARDS:
     _fail('recurrent_backward', value, f'is not one of {BACKWARDS}')
-  if value == 'auto':
-    return jax.default_backend() != 'cpu'
   return value == 'after_loop'
 
 

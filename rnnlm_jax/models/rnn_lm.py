@@ -71,7 +71,7 @@ class RecurrentLM(nn.Module):
   forget_bias: float = 0.0
   dtype: Dtype = jnp.float32
   unroll: int = 1  # on CPU 8 and 16 were no faster and compiled ~10x slower
-  weight_grad_after_loop: bool = False  # see cells.RecurrentLayer
+  weight_grad_after_loop: bool = True  # see cells.RecurrentLayer
   dropout_kind: str = 'standard'
   dropout_embed_rows: float = 0.0
   weight_drop: float = 0.0
