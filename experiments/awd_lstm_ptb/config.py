@@ -40,7 +40,9 @@ Sources of the values, where they disagree (they do):
   python -m rnnlm_jax.experiment train --config experiments/awd_lstm_ptb/config.py
 
 PTB is read from data.path (default: ../shared/data/ptb beside this checkout).
-Hardware/time: NOT YET RUN (days on one GPU for 500 epochs + fine-tuning).
+Hardware/time: not reproduced yet (days on one GPU for 500 epochs +
+fine-tuning). One epoch + 20 fine-tuning steps on 2 CPU cores: 66 min,
+valid 803.45 / test 762.72 (README.md).
 """
 
 import os
