@@ -90,6 +90,10 @@ def test_resume_with_a_different_model_names_the_key(tmp_path):
   changed.model.hidden_size = 32
   with pytest.raises(workdir_lib.RunMismatchError, match='model.hidden_size: 16 -> 32'):
     jobs.train_and_evaluate(changed, str(tmp_path))
+  # How the same model is computed may change (same params, same gradients).
+  same_model = tiny_config(20)
+  same_model.model.unroll, same_model.model.recurrent_backward = 2, 'autodiff'
+  assert jobs.train_and_evaluate(same_model, str(tmp_path))['steps'] == 20
   # --fresh moves the old run aside rather than deleting it.
   jobs.train_and_evaluate(changed, str(tmp_path), fresh=True)
   assert [p for p in os.listdir(tmp_path.parent) if p.startswith(tmp_path.name + '.old-')]

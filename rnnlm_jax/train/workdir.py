@@ -27,6 +27,9 @@ from rnnlm_jax.train import distributed
 RESUME_KEYS = ('seed', 'data', 'model', 'train.batch_size', 'train.seq_len',
                'train.variable_bptt', 'train.bptt_p_full', 'train.bptt_std',
                'train.bptt_bucket')
+# Under RESUME_KEYS but only *how* the same model is computed (same params,
+# same gradients): free to change on resume, e.g. after benchmarking.
+FREE_KEYS = ('model.unroll', 'model.recurrent_backward')
 
 
 class RunMismatchError(ValueError):
@@ -53,7 +56,8 @@ def config_difference(saved: dict, current: dict) -> str | None:
   old, new = flatten(saved), flatten(current)
   defaults = flatten(config_dict(configs.base_config()))
   for key in sorted(set(old) | set(new)):
-    if not any(key == k or key.startswith(k + '.') for k in RESUME_KEYS):
+    if key in FREE_KEYS or not any(
+        key == k or key.startswith(k + '.') for k in RESUME_KEYS):
       continue
     before = old.get(key, defaults.get(key))
     if before != new.get(key):
