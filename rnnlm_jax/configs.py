@@ -6,7 +6,25 @@ that is not declared here is an error, so a typo on the command line
 (`--config.train.lerning_rate=1`) fails loudly instead of being ignored.
 """
 
+import os
+
 import ml_collections
+
+# Penn Treebank (Mikolov's ptb.{train,valid,test}.txt) in the shared data
+# folder beside this checkout; experiments default to it, and
+# --config.data.path=/path/to/ptb points elsewhere.
+DEFAULT_PTB = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+    'shared', 'data', 'ptb')
+
+
+def ptb_config() -> ml_collections.ConfigDict:
+  """base_config() reading word-level PTB from DEFAULT_PTB."""
+  c = base_config()
+  c.data.source = 'files'
+  c.data.path = DEFAULT_PTB
+  c.data.level = 'word'
+  return c
 
 
 def base_config() -> ml_collections.ConfigDict:

@@ -45,12 +45,7 @@ fine-tuning). One epoch + 20 fine-tuning steps on 2 CPU cores: 66 min,
 valid 803.45 / test 762.72 (README.md).
 """
 
-import os
-
 from rnnlm_jax import configs
-
-_REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DEFAULT_PTB = os.path.join(os.path.dirname(_REPO), 'shared', 'data', 'ptb')
 
 # Published numbers (Table 1), for comparison with results.json.
 PAPER = {'valid_ppl': 60.7, 'test_ppl': 58.8,
@@ -62,10 +57,7 @@ PAPER_TEXT = {'model.dropout_embed': 0.4, 'train.batch_size': 40,
 
 
 def get_config():
-  c = configs.base_config()
-  c.data.source = 'files'
-  c.data.path = DEFAULT_PTB
-  c.data.level = 'word'
+  c = configs.ptb_config()
 
   c.model.cell = 'lstm'
   c.model.num_layers = 3

@@ -20,46 +20,30 @@ experiments/zaremba_large/README.md from a real run.
 
 import os
 
-from rnnlm_jax import configs
+from rnnlm_jax.sweep import load_module
 
-_REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DEFAULT_PTB = os.path.join(os.path.dirname(_REPO), 'shared', 'data', 'ptb')
+# The small model's config: the same data, 2-layer LSTM, SGD at lr 1 with
+# step decay, clipping, loss normalization, evaluation and sampling.
+_SMALL = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                      'zaremba_small', 'config.py')
 
 # Published numbers (Table 1 of the paper), for comparison with results.json.
 PAPER = {'valid_ppl': 82.2, 'test_ppl': 78.4}
 
 
 def get_config():
-  c = configs.base_config()
-  c.data.source = 'files'
-  c.data.path = DEFAULT_PTB
-  c.data.level = 'word'
-
-  c.model.cell = 'lstm'
-  c.model.num_layers = 2
+  """zaremba_small's config with what the paper changes for this size."""
+  c = load_module(_SMALL).get_config()
   c.model.hidden_size = 1500
   c.model.embed_size = 1500
   c.model.dropout_embed = 0.65
   c.model.dropout = 0.65
   c.model.dropout_output = 0.65
   c.model.init_scale = 0.04
-  c.model.forget_bias = 0.0
 
-  c.train.batch_size = 20
   c.train.seq_len = 35
   c.train.num_epochs = 55
-  c.train.optimizer = 'sgd'
-  c.train.learning_rate = 1.0
-  c.train.schedule = 'step_decay'
   c.train.decay_start_epoch = 14
   c.train.decay_rate = 1 / 1.15
   c.train.clip_norm = 10.0
-  c.train.loss_normalization = 'sequence'
-  c.train.log_every_steps = 200
-
-  c.eval.batch_size = 20  # validation during training (carried state)
-  c.eval.test_batch_size = 1  # final test number, as the paper
-
-  c.generate.prompt = 'the'
-  c.generate.length = 50
   return c

@@ -21,46 +21,29 @@ experiments/zaremba_medium/README.md from a real run.
 
 import os
 
-from rnnlm_jax import configs
+from rnnlm_jax.sweep import load_module
 
-_REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DEFAULT_PTB = os.path.join(os.path.dirname(_REPO), 'shared', 'data', 'ptb')
+# The small model's config: the same data, 2-layer LSTM, SGD at lr 1 with
+# step decay, clipping, loss normalization, evaluation and sampling.
+_SMALL = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                      'zaremba_small', 'config.py')
 
 # Published numbers (Table 1 of the paper), for comparison with results.json.
 PAPER = {'valid_ppl': 86.2, 'test_ppl': 82.7}
 
 
 def get_config():
-  c = configs.base_config()
-  c.data.source = 'files'
-  c.data.path = DEFAULT_PTB
-  c.data.level = 'word'
-
-  c.model.cell = 'lstm'
-  c.model.num_layers = 2
+  """zaremba_small's config with what the paper changes for this size."""
+  c = load_module(_SMALL).get_config()
   c.model.hidden_size = 650
   c.model.embed_size = 650
   c.model.dropout_embed = 0.5
   c.model.dropout = 0.5
   c.model.dropout_output = 0.5
   c.model.init_scale = 0.05
-  c.model.forget_bias = 0.0
 
-  c.train.batch_size = 20
   c.train.seq_len = 35
   c.train.num_epochs = 39
-  c.train.optimizer = 'sgd'
-  c.train.learning_rate = 1.0
-  c.train.schedule = 'step_decay'
   c.train.decay_start_epoch = 6
   c.train.decay_rate = 0.8
-  c.train.clip_norm = 5.0
-  c.train.loss_normalization = 'sequence'
-  c.train.log_every_steps = 200
-
-  c.eval.batch_size = 20  # validation during training (carried state)
-  c.eval.test_batch_size = 1  # final test number, as the paper
-
-  c.generate.prompt = 'the'
-  c.generate.length = 50
   return c

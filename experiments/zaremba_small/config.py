@@ -15,20 +15,12 @@ Measured with this exact config on the project's 2-vCPU CPU (shared, nice 19):
 details in experiments/zaremba_small/README.md.
 """
 
-import os
-
 from rnnlm_jax import configs
-
-_REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DEFAULT_PTB = os.path.join(os.path.dirname(_REPO), 'shared', 'data', 'ptb')
 
 
 def get_config():
-  c = configs.base_config()
-  c.data.source = 'files'
-  c.data.path = DEFAULT_PTB
-  c.data.level = 'word'
-
+  """The small model; zaremba_medium and zaremba_large start from it."""
+  c = configs.ptb_config()
   c.model.cell = 'lstm'
   c.model.num_layers = 2
   c.model.hidden_size = 200
