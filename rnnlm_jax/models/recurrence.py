@@ -39,13 +39,18 @@ def scan(update: Update, x_gates: jax.Array, kernel_hh: jax.Array,
   return _scan(update, dtype, unroll, x_gates, kernel_hh, carry, extra)
 
 
+def _cell(update, kernel_hh, extra, dtype, carry, x_gates_t):
+  """One step: (new carry, the recurrent pre-activations h_gates [B, G*H])."""
+  h_gates = ops.matmul(carry[0], kernel_hh, dtype)
+  return update(x_gates_t, h_gates, carry, extra), h_gates
+
+
 def _forward(update, dtype, unroll, x_gates, kernel_hh, carry, extra):
   """The scan, also returning what the backward pass needs: the carry
   before each step and the recurrent pre-activations h_{t-1} @ W."""
 
   def step(carry, x_gates_t):
-    h_gates = ops.matmul(carry[0], kernel_hh, dtype)  # [B, G*H]
-    new_carry = update(x_gates_t, h_gates, carry, extra)
+    new_carry, h_gates = _cell(update, kernel_hh, extra, dtype, carry, x_gates_t)
     return new_carry, (new_carry[0], carry, h_gates)
 
   last, (outputs, previous, h_gates) = jax.lax.scan(
@@ -60,8 +65,7 @@ def plain_scan(update: Update, x_gates: jax.Array, kernel_hh: jax.Array,
   d(kernel_hh) in the backward loop)."""
 
   def step(carry, x_gates_t):
-    h_gates = ops.matmul(carry[0], kernel_hh, dtype)  # [B, G*H]
-    carry = update(x_gates_t, h_gates, carry, extra)
+    carry, _ = _cell(update, kernel_hh, extra, dtype, carry, x_gates_t)
     return carry, carry[0]
 
   last, outputs = jax.lax.scan(step, carry, x_gates, unroll=unroll)

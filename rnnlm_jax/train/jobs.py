@@ -21,7 +21,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   run = loop.build_run(config, workdir, fresh)
   done = workdir_lib.read_json(workdir, 'results.json')
   # A finished run is left alone, unless fine-tuning was switched on since.
-  if done is not None and _finished(run) and (
+  if done is not None and run.finished and (
       not finetune.enabled(config) or 'finetune_workdir' in done):
     logging.info('%s already finished; results.json is unchanged', workdir)
     run.checkpointer.close()
@@ -54,15 +54,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   return results
 
 
-def _finished(run: loop.Run) -> bool:
-  return run.step >= run.total_steps or run.meta['stopped_early']
-
-
 def _train_stage(run: loop.Run, cache: str | None = None) -> tuple[dict, int]:
   """Trains `run` to its end and scores its best checkpoint: (results, steps
   taken now). With `cache`, the scores are kept in that file of the run's
   workdir and a finished run is not scored again."""
-  if cache and _finished(run):
+  if cache and run.finished:
     cached = workdir_lib.read_json(run.workdir, cache)
     if cached is not None:
       return cached, 0
@@ -78,23 +74,26 @@ def _train_stage(run: loop.Run, cache: str | None = None) -> tuple[dict, int]:
   return results, run.step - start_step
 
 
-def _best_params(run: loop.Run):
-  """The eval params (NT-ASGD: the average) of the run's best checkpoint."""
+def _best_state(run: loop.Run):
+  """(state of the run's best checkpoint, or its current state if there is
+  none; the Restored, or None)."""
   best = run.checkpointer.restore(state_lib.checkpointable(run.state), run.carry,
                                   which='best')
-  state = run.state if best is None else state_lib.from_checkpointable(
-      run.state, best.state)
-  return ntasgd.eval_params(state.params, state.opt_state)
+  if best is None:
+    return run.state, None
+  return state_lib.from_checkpointable(run.state, best.state), best
+
+
+def _best_params(run: loop.Run):
+  """The eval params (NT-ASGD: the average) of the run's best checkpoint."""
+  return ntasgd.for_eval(_best_state(run)[0]).params
 
 
 def final_results(run: loop.Run, writer: metrics.MetricWriter) -> dict[str, Any]:
   """Valid and test numbers of the best checkpoint (test at eval.test_batch_size)."""
-  best = run.checkpointer.restore(state_lib.checkpointable(run.state), run.carry,
-                                  which='best')
-  if best is not None:
-    run.state = state_lib.from_checkpointable(run.state, best.state)
+  state, best = _best_state(run)
   # NT-ASGD: score (and sample) the averaged params; nothing is saved after.
-  run.state = ntasgd.for_eval(run.state)
+  run.state = ntasgd.for_eval(state)
   e, t = run.config.eval, run.config.train
   seq_len = e.seq_len or t.seq_len
   results = {'workdir': run.workdir, 'level': run.corpus.level,

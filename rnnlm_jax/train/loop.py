@@ -43,6 +43,11 @@ class Run:
       'stopped_early': False})
 
   @property
+  def finished(self) -> bool:
+    """All steps done, or stopped early (early stopping, fine-tuning's rule)."""
+    return self.step >= self.total_steps or self.meta['stopped_early']
+
+  @property
   def batch_sharding(self):
     return parallel.batch_sharded(self.mesh, self.config.train.batch_size)
 
@@ -104,11 +109,12 @@ def build_run(config: ml_collections.ConfigDict, workdir: str,
 
 def _restore_latest(run: Run) -> None:
   restored = run.checkpointer.restore(state_lib.checkpointable(run.state), run.carry)
-  if restored is None and run.checkpointer.steps():
+  on_disk = run.checkpointer.steps()
+  if restored is None and on_disk:
     # Starting over would later rotate those checkpoints out: refuse.
     raise checkpoint.CheckpointError(
         f'none of the checkpoints in {run.workdir} (steps '
-        f'{run.checkpointer.steps()}) can be read into this model: damaged, or '
+        f'{on_disk}) can be read into this model: damaged, or '
         'written by a different version of the code (see the warnings above); '
         'pass --fresh to move the run aside and start anew')
   if restored is None:
@@ -200,7 +206,7 @@ def train(run: Run, writer: metrics.MetricWriter) -> None:
   guard = preemption.PreemptionGuard()
   previous = None
   try:
-    while run.step < run.total_steps and not run.meta['stopped_early']:
+    while not run.finished:
       epoch, start = divmod(run.step, run.steps_per_epoch)
       if start == 0:
         run.carry = _zero_carry(run)
@@ -220,7 +226,7 @@ def train(run: Run, writer: metrics.MetricWriter) -> None:
         if guard.requested(run.step):
           _save_final(run)
           raise preemption.Preempted(run.step)
-        if run.step >= run.total_steps or run.meta['stopped_early']:
+        if run.finished:
           break
     _check_finite(previous, t.max_nonfinite_steps, run.step)
   finally:
