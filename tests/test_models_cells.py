@@ -66,7 +66,7 @@ def _numpy_step(cell, p, carry, x):
   return (np.tanh(pre) if cell == 'rnn_tanh' else np.maximum(pre, 0.0),)
 
 
-@pytest.mark.parametrize('cell', models.CELLS)
+@pytest.mark.parametrize("cell", cells.gated_cells())
 @pytest.mark.parametrize('nonzero_carry', [False, True])
 def test_scan_equals_unhoisted_step_loop(cell, nonzero_carry):
   layer, params = _layer_and_params(cell, unroll=4)
@@ -83,7 +83,7 @@ def test_scan_equals_unhoisted_step_loop(cell, nonzero_carry):
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize('cell', models.CELLS)
+@pytest.mark.parametrize("cell", cells.gated_cells())
 def test_unroll_does_not_change_results(cell):
   _, params = _layer_and_params(cell)
   carry, inputs = _random_carry(cell), _inputs()
@@ -95,7 +95,7 @@ def test_unroll_does_not_change_results(cell):
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize('cell', models.CELLS)
+@pytest.mark.parametrize("cell", cells.gated_cells())
 def test_matches_numpy_equations(cell):
   """Catches a wrong gate order or a wrong equation in both code paths."""
   layer, params = _layer_and_params(cell, init_scale=0.8, forget_bias=1.0)
@@ -143,7 +143,7 @@ def test_forget_bias_is_added_to_the_f_gate_only(init_scale):
   assert np.all(np.abs(bias[1] - 2.0) <= s)
 
 
-@pytest.mark.parametrize('cell', models.CELLS)
+@pytest.mark.parametrize("cell", cells.gated_cells())
 def test_init_scale_bounds_every_param(cell):
   s = 0.05
   _, params = _layer_and_params(cell, init_scale=s)
@@ -154,12 +154,12 @@ def test_init_scale_bounds_every_param(cell):
     assert np.min(leaf) < 0 < np.max(leaf)
 
 
-@pytest.mark.parametrize('cell', models.CELLS)
+@pytest.mark.parametrize("cell", cells.gated_cells())
 def test_default_init(cell):
   """init_scale=0: orthogonal recurrent blocks per gate, zero biases."""
   _, params = _layer_and_params(cell, init_scale=0.0)
   kernel_hh = np.asarray(params['kernel_hh'])
-  for block in np.split(kernel_hh, models.NUM_GATES[cell], axis=-1):
+  for block in np.split(kernel_hh, cells.spec(cell).num_gates, axis=-1):
     np.testing.assert_allclose(block.T @ block, np.eye(H), atol=1e-5)
   for name in ('bias_ih', 'bias_hn'):
     if name in params:
@@ -179,14 +179,14 @@ def _dot_generals(jaxpr):
   return outside, inside
 
 
-@pytest.mark.parametrize('cell', models.CELLS)
+@pytest.mark.parametrize("cell", cells.gated_cells())
 @pytest.mark.parametrize('dtype', [jnp.float32, jnp.bfloat16])
 def test_input_projection_is_hoisted_out_of_the_scan(cell, dtype):
   layer, params = _layer_and_params(cell, dtype=dtype)
   jaxpr = jax.make_jaxpr(lambda p, x, c: layer.apply({'params': p}, x, c))(
       params, _inputs(), cells.initial_carry(cell, B, H)).jaxpr
   outside, inside = _dot_generals(jaxpr)
-  g = models.NUM_GATES[cell]
+  g = cells.spec(cell).num_gates
   # One fused input matmul over all T steps, one fused hidden matmul per step.
   assert [e.outvars[0].aval.shape for e in outside] == [(T, B, g * H)]
   assert [e.outvars[0].aval.shape for e in inside] == [(B, g * H)]
@@ -195,7 +195,7 @@ def test_input_projection_is_hoisted_out_of_the_scan(cell, dtype):
     assert eqn.outvars[0].aval.dtype == jnp.float32  # f32 accumulation
 
 
-@pytest.mark.parametrize('cell', models.CELLS)
+@pytest.mark.parametrize("cell", cells.gated_cells())
 def test_bfloat16_matmuls(cell):
   layer, params = _layer_and_params(cell, init_scale=0.3)
   carry, inputs = _random_carry(cell), _inputs()
@@ -229,7 +229,7 @@ def _loss_weights(cell, seed=7):
   return w_out, w_carry[:2 if cell == 'lstm' else 1]
 
 
-@pytest.mark.parametrize('cell', models.CELLS)
+@pytest.mark.parametrize("cell", cells.gated_cells())
 def test_hand_written_backward_matches_autodiff(cell):
   # The layer's scan has a custom VJP (models/recurrence.py); autodiff of the
   # unhoisted Python loop is the reference, for params, inputs and carry.
@@ -257,7 +257,7 @@ def test_where_the_weight_gradient_is_computed(cell, after_loop):
   # Autodiff of a scan adds h^T dG into a [H, G*H] accumulator at every step;
   # the custom backward computes it once after the loop.
   layer, params = _layer_and_params(cell, weight_grad_after_loop=after_loop)
-  g = models.NUM_GATES[cell]
+  g = cells.spec(cell).num_gates
 
   def loss(p):
     outputs, _ = layer.apply({'params': p}, _inputs(), cells.initial_carry(cell, B, H))

@@ -7,7 +7,6 @@ Public API:
 """
 
 from rnnlm_jax.models.cells import CELLS
-from rnnlm_jax.models.cells import NUM_GATES
 from rnnlm_jax.models.cells import RecurrentLayer
 from rnnlm_jax.models.cells import cell_step
 from rnnlm_jax.models.cells import initial_carry
@@ -20,7 +19,7 @@ from rnnlm_jax.models.rnn_lm import count_params
 from rnnlm_jax.models.transformer import TransformerLM
 
 __all__ = [
-    'CELLS', 'DTYPES', 'NUM_GATES', 'RecurrentLM', 'RecurrentLayer', 'TYPES',
+    'CELLS', 'DTYPES', 'RecurrentLM', 'RecurrentLayer', 'TYPES',
     'TransformerLM', 'cell_step', 'count_params', 'initial_carry', 'make_model',
     'validate',
 ]

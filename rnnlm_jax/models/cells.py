@@ -23,62 +23,120 @@ the PyTorch/cuDNN form n = tanh(x_n + r * (h W_hn + b_hn)),
 h' = (1 - z) * n + z * h.
 """
 
-import functools
-from typing import Any, Mapping
+import dataclasses
+from typing import Any, Callable, Mapping
 
 import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
+from rnnlm_jax import registry
 from rnnlm_jax.models import ops
 from rnnlm_jax.models import recurrence
 from rnnlm_jax.models import regularizers
 
 Carry = tuple[jax.Array, ...]
 Dtype = Any
+# update(x_gates [B, G*H], h_gates [B, G*H], carry, extra params) -> new carry
+Update = Callable[[jax.Array, jax.Array, Carry, Any], Carry]
 
-NUM_GATES = {'lstm': 4, 'gru': 3, 'rnn_tanh': 1, 'rnn_relu': 1}
-CELLS = tuple(NUM_GATES)  # ('lstm', 'gru', 'rnn_tanh', 'rnn_relu')
+
+@dataclasses.dataclass(frozen=True)
+class CellSpec:
+  """One recurrent cell: what `RecurrentLayer` needs to run it.
+
+  Attributes:
+    update: the cell equations, (x_gates, h_gates, carry, extra) -> carry;
+      carry[0] is the layer's output h_t. One function object per cell, so
+      the custom-VJP scan (a static argument) sees the same one every trace.
+    num_gates: G, the fused gate blocks of kernel_ih / kernel_hh.
+    carry_size: how many [B, H] f32 arrays the carry holds.
+    extra_params: names of extra [H] parameters passed to `update` as a dict
+      (the GRU's bias_hn), initialised like the biases.
+    forget_gate: index of the gate block whose bias gets model.forget_bias.
+    layer: a flax module class to use instead of RecurrentLayer, for cells
+      that are not a gated recurrence (e.g. parallel-scan recurrences). It
+      takes RecurrentLayer's attributes (hidden_size, init_scale,
+      forget_bias, dtype, unroll, weight_drop, weight_grad_after_loop) plus
+      its own options, and has the same call: (inputs [B, T, D], carry,
+      train=) -> (outputs [B, T, H] f32, carry).
+    initial_carry: (batch_size, hidden_size) -> zero carry, for cells whose
+      carry is not `carry_size` [B, H] arrays.
+  """
+  update: Update | None = None
+  num_gates: int = 1
+  carry_size: int = 1
+  extra_params: tuple[str, ...] = ()
+  forget_gate: int | None = None
+  layer: Any = None
+  initial_carry: Callable[[int, int], Carry] | None = None
 
 
-def _check_cell(cell: str) -> None:
-  if cell not in NUM_GATES:
-    raise ValueError(f'cell={cell!r} is not one of {CELLS}')
+CELLS: registry.Registry[CellSpec] = registry.Registry('model.cell')
+
+
+def lstm_update(x_gates, h_gates, carry, extra):
+  """LSTM, gates i, f, g, o: c' = f*c + i*g, h' = o*tanh(c')."""
+  del extra
+  _, c = carry
+  i, f, g, o = jnp.split(x_gates + h_gates, 4, axis=-1)
+  c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
+  return (jax.nn.sigmoid(o) * jnp.tanh(c), c)
+
+
+def gru_update(x_gates, h_gates, carry, extra):
+  """GRU, gates r, z, n (PyTorch/cuDNN form): n = tanh(x_n + r*(h W_hn + b_hn))."""
+  (h,) = carry
+  x_r, x_z, x_n = jnp.split(x_gates, 3, axis=-1)
+  h_r, h_z, h_n = jnp.split(h_gates, 3, axis=-1)
+  r = jax.nn.sigmoid(x_r + h_r)
+  z = jax.nn.sigmoid(x_z + h_z)
+  n = jnp.tanh(x_n + r * (h_n + extra['bias_hn']))
+  return ((1.0 - z) * n + z * h,)
+
+
+def rnn_tanh_update(x_gates, h_gates, carry, extra):
+  del carry, extra
+  return (jnp.tanh(x_gates + h_gates),)
+
+
+def rnn_relu_update(x_gates, h_gates, carry, extra):
+  del carry, extra
+  return (jax.nn.relu(x_gates + h_gates),)
+
+
+CELLS.register('lstm', CellSpec(lstm_update, num_gates=4, carry_size=2,
+                                forget_gate=1))
+CELLS.register('gru', CellSpec(gru_update, num_gates=3,
+                               extra_params=('bias_hn',)))
+CELLS.register('rnn_tanh', CellSpec(rnn_tanh_update))
+CELLS.register('rnn_relu', CellSpec(rnn_relu_update))
+
+
+def spec(cell: str) -> CellSpec:
+  """The registered CellSpec (one-line ValueError for an unknown name)."""
+  return CELLS.get(cell)
+
+
+def gated_cells() -> tuple[str, ...]:
+  """The cells run by RecurrentLayer (those without a layer of their own)."""
+  return tuple(name for name, s in CELLS.items() if s.layer is None)
 
 
 def initial_carry(cell: str, batch_size: int, hidden_size: int) -> Carry:
-  """Zero state: (h, c) for the LSTM, (h,) otherwise; each f32 [B, H]."""
-  _check_cell(cell)
-  zeros = jnp.zeros((batch_size, hidden_size), jnp.float32)
-  return (zeros, zeros) if cell == 'lstm' else (zeros,)
+  """Zero state, e.g. (h, c) for the LSTM, (h,) for the GRU; each f32 [B, H].
 
-
-def _update(cell: str, x_gates: jax.Array, h_gates: jax.Array, carry: Carry,
-            bias_hn: jax.Array | None) -> Carry:
-  """One step of the cell equations from the two gate pre-activations.
-
-  x_gates, h_gates: [B, G*H] f32; carry: tuple of [B, H] f32 -> new carry.
+  Distinct buffers per entry, so the carry can be donated to a jitted step.
   """
-  if cell == 'lstm':
-    _, c = carry
-    i, f, g, o = jnp.split(x_gates + h_gates, 4, axis=-1)
-    c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
-    return (jax.nn.sigmoid(o) * jnp.tanh(c), c)
-  if cell == 'gru':
-    (h,) = carry
-    x_r, x_z, x_n = jnp.split(x_gates, 3, axis=-1)
-    h_r, h_z, h_n = jnp.split(h_gates, 3, axis=-1)
-    r = jax.nn.sigmoid(x_r + h_r)
-    z = jax.nn.sigmoid(x_z + h_z)
-    n = jnp.tanh(x_n + r * (h_n + bias_hn))
-    return ((1.0 - z) * n + z * h,)
-  act = jnp.tanh if cell == 'rnn_tanh' else jax.nn.relu
-  return (act(x_gates + h_gates),)
+  s = spec(cell)
+  if s.initial_carry is not None:
+    return s.initial_carry(batch_size, hidden_size)
+  return tuple(jnp.zeros((batch_size, hidden_size), jnp.float32)
+               for _ in range(s.carry_size))
 
 
-# update(x_gates, h_gates, carry, bias_hn) per cell: one object per cell, so
-# the custom-VJP scan (a static argument) sees the same function every trace.
-UPDATES = {cell: functools.partial(_update, cell) for cell in CELLS}
+def _extra(s: CellSpec, params: Mapping[str, jax.Array]) -> dict:
+  return {name: params[name] for name in s.extra_params}
 
 
 def cell_step(
@@ -89,10 +147,10 @@ def cell_step(
   params: one `RecurrentLayer`'s params; x_t: [B, D]; carry: tuple of [B, H].
   Returns (new_carry, h_t [B, H]). Used by tests (and handy for sampling).
   """
-  _check_cell(cell)
+  s = spec(cell)
   x_gates = ops.matmul(x_t, params['kernel_ih'], dtype) + params['bias_ih']
   h_gates = ops.matmul(carry[0], params['kernel_hh'], dtype)
-  new_carry = _update(cell, x_gates, h_gates, carry, params.get('bias_hn'))
+  new_carry = s.update(x_gates, h_gates, carry, _extra(s, params))
   return new_carry, new_carry[0]
 
 
@@ -100,7 +158,7 @@ class RecurrentLayer(nn.Module):
   """One recurrent layer of any cell, scanned over time.
 
   Attributes:
-    cell: one of CELLS.
+    cell: a registered cell name (CELLS) without a layer of its own.
     hidden_size: H.
     init_scale: > 0: every weight and bias ~ uniform(-s, s); 0: lecun-normal
       input kernel, per-gate orthogonal recurrent kernel, zero biases.
@@ -124,35 +182,33 @@ class RecurrentLayer(nn.Module):
   weight_drop: float = 0.0
   weight_grad_after_loop: bool = True
 
-  def _bias_ih_init(self):
+  def _bias_ih_init(self, s: CellSpec):
     base = ops.bias_init(self.init_scale)
-    h, forget_bias = self.hidden_size, self.forget_bias
-    is_lstm = self.cell == 'lstm'
+    h, forget_bias, gate = self.hidden_size, self.forget_bias, s.forget_gate
 
     def init(key, shape, dtype=jnp.float32):
       bias = base(key, shape, dtype)
-      if is_lstm and forget_bias:
-        bias = bias.at[h:2 * h].add(forget_bias)  # gate order i, f, g, o
+      if gate is not None and forget_bias:
+        bias = bias.at[gate * h:(gate + 1) * h].add(forget_bias)
       return bias
 
     return init
 
-  def _params(self, input_size: int) -> dict[str, jax.Array]:
+  def _params(self, s: CellSpec, input_size: int) -> dict[str, jax.Array]:
     """Creates (or fetches) this layer's params; see the module docstring."""
-    _check_cell(self.cell)
-    g, h, s = NUM_GATES[self.cell], self.hidden_size, self.init_scale
+    g, h, scale = s.num_gates, self.hidden_size, self.init_scale
     params = {
         'kernel_ih': self.param(
-            'kernel_ih', ops.weight_init(s, nn.initializers.lecun_normal()),
+            'kernel_ih', ops.weight_init(scale, nn.initializers.lecun_normal()),
             (input_size, g * h)),
-        'bias_ih': self.param('bias_ih', self._bias_ih_init(), (g * h,)),
+        'bias_ih': self.param('bias_ih', self._bias_ih_init(s), (g * h,)),
         'kernel_hh': self.param(
             'kernel_hh',
-            ops.weight_init(s, ops.per_gate(nn.initializers.orthogonal(), g)),
+            ops.weight_init(scale, ops.per_gate(nn.initializers.orthogonal(), g)),
             (h, g * h)),
     }
-    if self.cell == 'gru':
-      params['bias_hn'] = self.param('bias_hn', ops.bias_init(s), (h,))
+    for name in s.extra_params:
+      params[name] = self.param(name, ops.bias_init(scale), (h,))
     return params
 
   @nn.compact
@@ -163,7 +219,8 @@ class RecurrentLayer(nn.Module):
     Outputs and carry are f32 whatever `dtype` is. `train` only matters with
     weight_drop > 0.
     """
-    params = self._params(inputs.shape[-1])
+    s = spec(self.cell)
+    params = self._params(s, inputs.shape[-1])
     # Time-major so that scan slices the leading axis; transposing the
     # [B, T, D] inputs is cheaper than transposing the [B, T, G*H] gates.
     x_tm = jnp.swapaxes(inputs, 0, 1)  # [T, B, D]
@@ -179,6 +236,6 @@ class RecurrentLayer(nn.Module):
     kernel_hh = kernel_hh.astype(self.dtype)
     carry = tuple(c.astype(jnp.float32) for c in carry)
     scan = recurrence.scan if self.weight_grad_after_loop else recurrence.plain_scan
-    outputs, carry = scan(UPDATES[self.cell], x_gates, kernel_hh, carry,
-                          params.get('bias_hn'), self.dtype, self.unroll)
+    outputs, carry = scan(s.update, x_gates, kernel_hh, carry,
+                          _extra(s, params), self.dtype, self.unroll)
     return jnp.swapaxes(outputs, 0, 1), carry  # [B, T, H]

@@ -138,7 +138,8 @@ def validate(cfg: Mapping[str, Any]) -> dict[str, Any]:
   if _type(cfg) == 'transformer':
     return _validate_transformer(cfg)
   if cfg['cell'] not in cells.CELLS:
-    _fail('cell', cfg['cell'], f'is not one of {cells.CELLS}')
+    raise ValueError(cells.CELLS.unknown(cfg['cell']))
+  options = cfg.get(cfg['cell'], None)  # the cell's own nested settings
   fields = _common(cfg)
   fields.update(
       cell=cfg['cell'],
@@ -148,6 +149,7 @@ def validate(cfg: Mapping[str, Any]) -> dict[str, Any]:
       forget_bias=_number(cfg, 'forget_bias', minimum=None),
       unroll=_unroll(cfg),
       weight_grad_after_loop=_weight_grad_after_loop(cfg),
+      cell_options=tuple(sorted(dict(options or {}).items())),
   )
   fields.update(_awd(cfg))
   return fields

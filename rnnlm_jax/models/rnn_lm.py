@@ -40,7 +40,7 @@ class RecurrentLM(nn.Module):
 
   Attributes (see the `model` section of rnnlm_jax/configs.py):
     vocab_size: V.
-    cell: one of cells.CELLS.
+    cell: a name registered in cells.CELLS.
     num_layers: L.
     hidden_size: H of every layer, except the last one when tied.
     embed_size: E.
@@ -57,6 +57,8 @@ class RecurrentLM(nn.Module):
       sequence, for the three rates above).
     dropout_embed_rows: rate of dropping whole embedding rows (AWD dropoute).
     weight_drop: DropConnect rate on each layer's kernel_hh (AWD wdrop).
+    cell_options: (name, value) pairs passed to a cell's own layer class
+      (config `model.<cell>`; empty for the gated cells).
   """
   vocab_size: int
   cell: str = 'lstm'
@@ -75,6 +77,7 @@ class RecurrentLM(nn.Module):
   dropout_kind: str = 'standard'
   dropout_embed_rows: float = 0.0
   weight_drop: float = 0.0
+  cell_options: tuple[tuple[str, Any], ...] = ()  # the cell's own settings
 
   @nn.nowrap
   def layer_sizes(self) -> tuple[int, ...]:
@@ -117,17 +120,25 @@ class RecurrentLM(nn.Module):
     for i, size in enumerate(self.layer_sizes()):
       if i > 0:
         x = self._dropout(x, self.dropout, train)
-      x, layer_carry = cells.RecurrentLayer(
-          cell=self.cell, hidden_size=size, init_scale=self.init_scale,
-          forget_bias=self.forget_bias, dtype=self.dtype, unroll=self.unroll,
-          weight_drop=self.weight_drop,
-          weight_grad_after_loop=self.weight_grad_after_loop, name=f'layer_{i}')(
-              x, carry[i], train=train)
+      x, layer_carry = self._layer(size, f'layer_{i}')(x, carry[i], train=train)
       new_carry.append(layer_carry)
     self.sow('intermediates', 'last_raw', x)
     x = self._dropout(x, self.dropout_output, train)
     self.sow('intermediates', 'last_dropped', x)
     return self._logits(x, embedding), tuple(new_carry)
+
+  @nn.nowrap
+  def _layer(self, size: int, name: str) -> nn.Module:
+    """Recurrent layer `name` of `size` units: the cell's own layer class if
+    it registered one, else the gated RecurrentLayer."""
+    spec = cells.spec(self.cell)
+    common = dict(hidden_size=size, init_scale=self.init_scale,
+                  forget_bias=self.forget_bias, dtype=self.dtype,
+                  unroll=self.unroll, weight_drop=self.weight_drop,
+                  weight_grad_after_loop=self.weight_grad_after_loop, name=name)
+    if spec.layer is None:
+      return cells.RecurrentLayer(cell=self.cell, **common)
+    return spec.layer(**common, **dict(self.cell_options))
 
   @nn.nowrap
   def _dropout(self, x: jax.Array, rate: float, train: bool) -> jax.Array:
