@@ -30,10 +30,13 @@ def ptb_config() -> ml_collections.ConfigDict:
 def base_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.seed = 0
+  # a name of rnnlm_jax.train.tasks.TASKS: 'lm' (language modelling)
+  c.task = 'lm'
 
   # --- data -------------------------------------------------------------
   c.data = ml_collections.ConfigDict()
-  # 'stdlib' (embedded, no download) | 'files' | 'tfds' | 'synthetic'
+  # a name of rnnlm_jax.data.SOURCES: 'stdlib' (embedded, no download) |
+  # 'files' | 'tfds' | 'synthetic'; each reads its own sub-dict below
   c.data.source = 'stdlib'
   c.data.level = 'char'  # 'word' | 'char'
   # files: a directory holding {train,valid,test} files (e.g. ptb.train.txt),
@@ -42,10 +45,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.split_fractions = (0.9, 0.05, 0.05)
   # tfds: dataset name (e.g. 'tiny_shakespeare', 'lm1b'), its data_dir,
   # the text feature and the split names used for train/valid/test.
-  c.data.tfds_name = ''
-  c.data.tfds_data_dir = ''
-  c.data.tfds_text_key = 'text'
-  c.data.tfds_splits = ('train', 'validation', 'test')
+  c.data.tfds = ml_collections.ConfigDict(dict(
+      name='', data_dir='', text_key='text',
+      splits=('train', 'validation', 'test')))
   # vocabulary, built from the train split
   c.data.vocab_max_size = 0  # 0: no limit
   c.data.vocab_min_count = 1
@@ -57,17 +59,15 @@ def base_config() -> ml_collections.ConfigDict:
   # 'sentence': one padded, masked sentence per row; state reset each batch
   c.data.mode = 'stream'
   # synthetic: a random order-k Markov chain with Dirichlet(alpha) transitions
-  c.data.synthetic_vocab_size = 50
-  c.data.synthetic_order = 2
-  c.data.synthetic_alpha = 0.1
-  c.data.synthetic_tokens = (200_000, 20_000, 20_000)
+  c.data.synthetic = ml_collections.ConfigDict(dict(
+      vocab_size=50, order=2, alpha=0.1, tokens=(200_000, 20_000, 20_000)))
 
   # --- model ------------------------------------------------------------
   c.model = ml_collections.ConfigDict()
   # 'rnn' (RecurrentLM, the keys below) | 'transformer' (TransformerLM: a
   # causal pre-LayerNorm self-attention LM; uses num_layers, tie_embeddings,
   # the three dropout rates, dtype and the transformer keys further down)
-  c.model.type = 'rnn'
+  c.model.type = 'rnn'  # a name of rnnlm_jax.models.MODEL_TYPES
   c.model.cell = 'lstm'  # 'lstm' | 'gru' | 'rnn_tanh' | 'rnn_relu'
   c.model.num_layers = 2
   c.model.hidden_size = 200
@@ -94,19 +94,16 @@ def base_config() -> ml_collections.ConfigDict:
   # Zaremba medium shape, small unchanged) | 'autodiff' (lax.scan's own, which
   # adds into a [H, G*H] accumulator at every step). Same gradients.
   c.model.recurrent_backward = 'after_loop'
-  # transformer only (model.type='transformer'). dropout_embed: on embedding
-  # + position; dropout: on each attention/MLP output before the residual add;
-  # dropout_output: after the final LayerNorm. Init: normal(0.02), not init_scale.
-  c.model.d_model = 256
-  c.model.num_heads = 4  # must divide d_model
-  c.model.mlp_dim = 0  # feed-forward width; 0: 4 * d_model
-  c.model.position = 'learned'  # 'learned' | 'sinusoidal'
-  # tokens of the previous windows kept in the carry and attended to (the
-  # transformer's counterpart of the carried hidden state; also what sampling
-  # sees of the past). 0: every window (and sampled token) stands alone.
-  c.model.memory_len = 64
-  c.model.max_len = 512  # learned positions: memory_len + seq_len must fit
-  c.model.attention_dropout = 0.0  # on the attention weights
+  # model.type='transformer' only. dropout_embed: on embedding + position;
+  # dropout: on each attention/MLP output before the residual add;
+  # dropout_output: after the final LayerNorm. Init: normal(0.02), not
+  # init_scale. memory_len: tokens of the previous windows kept in the carry
+  # and attended to (the counterpart of the carried hidden state; also what
+  # sampling sees of the past; 0: every window stands alone). max_len:
+  # learned positions, memory_len + seq_len must fit. mlp_dim 0: 4 * d_model.
+  c.model.transformer = ml_collections.ConfigDict(dict(
+      d_model=256, num_heads=4, mlp_dim=0, position='learned',
+      memory_len=64, max_len=512, attention_dropout=0.0))
 
   # --- training ---------------------------------------------------------
   c.train = ml_collections.ConfigDict()
@@ -114,13 +111,17 @@ def base_config() -> ml_collections.ConfigDict:
   c.train.seq_len = 20  # BPTT window length T
   c.train.num_epochs = 13
   c.train.num_steps = 0  # > 0: stop after this many steps (overrides epochs)
-  # 'sgd' | 'momentum' | 'adam' | 'adamw' | 'ntasgd' (AWD-LSTM: SGD, then
-  # averaged SGD once validation stalls; evaluation uses the averaged params)
+  # a name of rnnlm_jax.train.optim.OPTIMIZERS: 'sgd' | 'momentum' | 'adam' |
+  # 'adamw' | 'ntasgd' (AWD-LSTM: SGD, then averaged SGD once validation
+  # stalls; evaluation uses the averaged params). The optax keyword arguments
+  # of each are in train.<name> below (e.g. train.adam.b2).
   c.train.optimizer = 'sgd'
   c.train.learning_rate = 1.0
-  c.train.momentum = 0.9
-  c.train.weight_decay = 0.0
-  # 'constant' | 'step_decay' (Zaremba) | 'cosine' | 'linear'
+  c.train.weight_decay = 0.0  # adamw: decoupled; others: L2 on the gradient
+  c.train.momentum = ml_collections.ConfigDict(dict(momentum=0.9, nesterov=False))
+  c.train.adam = ml_collections.ConfigDict(dict(b1=0.9, b2=0.999, eps=1e-8))
+  c.train.adamw = ml_collections.ConfigDict(dict(b1=0.9, b2=0.999, eps=1e-8))
+  # a name of optim.SCHEDULES: 'constant' | 'step_decay' (Zaremba) | 'cosine' | 'linear'
   c.train.schedule = 'step_decay'
   c.train.decay_start_epoch = 4  # step_decay: epochs at the full rate
   c.train.decay_rate = 0.5  # step_decay: factor per epoch after that
@@ -169,20 +170,17 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval.batch_size = 10  # for validation during training
   c.eval.test_batch_size = 1  # for the final test number (as the papers do)
   c.eval.seq_len = 0  # 0: same as train.seq_len
-  # How the FINAL valid/test numbers (and the eval command) score a stream;
-  # validation during training is always 'static'.
-  # 'static' | 'dynamic' (Krause et al. 2018: after scoring each window, one
-  # SGD step on it, lr dynamic_lr on the mean token NLL, plus dynamic_decay *
-  # (trained - current) params) | 'cache' (Grave et al. 2017 neural cache
-  # pointer, rnn only: the last cache_size last-layer states per row,
-  # p = (1 - cache_lambda) p_model + cache_lambda p_cache, p_cache from
-  # softmax(cache_theta * h_t . h_i); AWD PTB: 500, 1.0, 0.1).
+  # How the FINAL valid/test numbers (and the eval command) score a stream, a
+  # name of rnnlm_jax.train.scoring.METHODS; validation during training is
+  # always 'static'. 'dynamic' (Krause et al. 2018): after scoring each
+  # window, one SGD step on it, lr on the mean token NLL, plus decay *
+  # (trained - current) params. 'cache' (Grave et al. 2017 neural cache
+  # pointer, rnn only): the last `size` last-layer states per row,
+  # p = (1 - weight) p_model + weight p_cache, p_cache from
+  # softmax(theta * h_t . h_i); AWD PTB: size 500, theta 1.0, weight 0.1.
   c.eval.method = 'static'
-  c.eval.dynamic_lr = 0.1
-  c.eval.dynamic_decay = 0.0
-  c.eval.cache_size = 500
-  c.eval.cache_theta = 1.0
-  c.eval.cache_lambda = 0.1
+  c.eval.dynamic = ml_collections.ConfigDict(dict(lr=0.1, decay=0.0))
+  c.eval.cache = ml_collections.ConfigDict(dict(size=500, theta=1.0, weight=0.1))
 
   # --- sampling ---------------------------------------------------------
   c.generate = ml_collections.ConfigDict()
@@ -226,8 +224,14 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _check(t.clip_norm >= 0, 'train.clip_norm', t.clip_norm, 'must be >= 0 (0: off)')
   _check(t.weight_decay >= 0, 'train.weight_decay', t.weight_decay, 'must be >= 0')
   _check(0 < t.decay_rate <= 1, 'train.decay_rate', t.decay_rate, 'must be in (0, 1]')
-  _one_of('train.optimizer', t.optimizer,
-          ('sgd', 'momentum', 'adam', 'adamw', 'ntasgd'))
+  # Registries live with their code (train/); imported here, at validation
+  # time, so that loading a config needs no jax.
+  from rnnlm_jax.train import optim, scoring  # pylint: disable=import-outside-toplevel
+  for table, value in ((optim.OPTIMIZERS, t.optimizer),
+                       (optim.SCHEDULES, t.schedule),
+                       (scoring.METHODS, e.method)):
+    if value not in table:
+      raise ValueError(table.unknown(value))
   _check(isinstance(t.variable_bptt, bool), 'train.variable_bptt',
          t.variable_bptt, 'must be True or False')
   _check(0 <= t.bptt_p_full <= 1, 'train.bptt_p_full', t.bptt_p_full,
@@ -243,17 +247,15 @@ def validate(config: ml_collections.ConfigDict) -> None:
     _check(t[key] >= 0, f'train.{key}', t[key], 'must be >= 0 (0: off)')
     _check(t[key] == 0 or config.model.type == 'rnn', f'train.{key}', t[key],
            "needs model.type='rnn'")
-  _one_of('train.schedule', t.schedule, ('constant', 'step_decay', 'cosine', 'linear'))
   _one_of('train.loss_normalization', t.loss_normalization, ('token', 'sequence'))
   for key in ('batch_size', 'test_batch_size'):
     _check(e[key] > 0, f'eval.{key}', e[key], 'must be > 0')
   _check(e.seq_len >= 0, 'eval.seq_len', e.seq_len, 'must be >= 0 (0: train.seq_len)')
-  _one_of('eval.method', e.method, ('static', 'dynamic', 'cache'))
-  _check(e.dynamic_lr >= 0, 'eval.dynamic_lr', e.dynamic_lr, 'must be >= 0')
-  _check(0 <= e.dynamic_decay <= 1, 'eval.dynamic_decay', e.dynamic_decay,
+  _check(e.dynamic.lr >= 0, 'eval.dynamic.lr', e.dynamic.lr, 'must be >= 0')
+  _check(0 <= e.dynamic.decay <= 1, 'eval.dynamic.decay', e.dynamic.decay,
          'must be in [0, 1]')
-  _check(e.cache_size > 0, 'eval.cache_size', e.cache_size, 'must be > 0')
-  _check(0 <= e.cache_lambda <= 1, 'eval.cache_lambda', e.cache_lambda,
+  _check(e.cache.size > 0, 'eval.cache.size', e.cache.size, 'must be > 0')
+  _check(0 <= e.cache.weight <= 1, 'eval.cache.weight', e.cache.weight,
          'must be in [0, 1]')
   _check(e.method != 'cache' or config.model.type == 'rnn', 'eval.method',
          e.method, "'cache' needs model.type='rnn'")

@@ -70,12 +70,12 @@ class _OwnInfoOnly(logging_std.Filter):
 def sweep(argv) -> None:
   """sweep <experiment folder> (see rnnlm_jax/sweep.py)."""
   from rnnlm_jax import sweep as sweep_lib  # pylint: disable=import-outside-toplevel
-  from rnnlm_jax.train import distributed  # pylint: disable=import-outside-toplevel
+  from rnnlm_jax.train import parallel  # pylint: disable=import-outside-toplevel
   if len(argv) != 3:
     raise app.UsageError('usage: python -m rnnlm_jax.experiment sweep '
                          'experiments/<name> [--smoke] [--workdir DIR] [--arms a,b]')
   logging.get_absl_handler().addFilter(_OwnInfoOnly())
-  distributed.initialize_if_requested()
+  parallel.initialize_if_requested()
   sweep_lib.run_sweep(argv[2], smoke=_SMOKE.value, workdir=_WORKDIR.value,
                       only=_ARMS.value)
 
@@ -90,10 +90,10 @@ def main(argv) -> None:
     raise app.UsageError('--config is required (e.g. experiments/quickstart/config.py)')
   # Imported here so `--help` and usage errors stay instant.
   from rnnlm_jax import configs, models  # pylint: disable=import-outside-toplevel
-  from rnnlm_jax.train import distributed, jobs  # pylint: disable=import-outside-toplevel
+  from rnnlm_jax.train import inference, parallel, trainer  # pylint: disable=import-outside-toplevel
 
   logging.get_absl_handler().addFilter(_OwnInfoOnly())
-  distributed.initialize_if_requested()
+  parallel.initialize_if_requested()
   config = _CONFIG.value
   _generate_overrides(config)
   configs.validate(config)
@@ -102,27 +102,27 @@ def main(argv) -> None:
       flags.FLAGS['config']))
   command = argv[1]
   if command == 'train':
-    results = dict(jobs.train_and_evaluate(config, workdir, fresh=_FRESH.value))
+    results = dict(trainer.train_and_evaluate(config, workdir, fresh=_FRESH.value))
     sample = results.pop('sample', '')
     print(json.dumps(results, indent=2))
     print(f'--- sample ---\n{sample}')
   elif command == 'eval':
-    print(json.dumps(jobs.evaluate_checkpoint(config, workdir, _SPLIT.value,
+    print(json.dumps(inference.evaluate_checkpoint(config, workdir, _SPLIT.value,
                                               _CHECKPOINT.value), indent=2))
   else:
-    print(jobs.generate(config, workdir, _CHECKPOINT.value))
+    print(inference.generate(config, workdir, _CHECKPOINT.value))
 
 
 def run() -> None:
   """Entry point: bad input ends with one line naming the problem, exit 2."""
   def guarded(argv):
-    from rnnlm_jax.train import preemption  # pylint: disable=import-outside-toplevel
+    from rnnlm_jax.train import progress  # pylint: disable=import-outside-toplevel
     try:
       main(argv)
-    except preemption.Preempted as e:
+    except progress.Preempted as e:
       logging.flush()
       print(str(e), file=sys.stderr)
-      sys.exit(preemption.EXIT_CODE)
+      sys.exit(progress.EXIT_CODE)
     except (ValueError, FileNotFoundError, RuntimeError) as e:
       if os.environ.get('RNNLM_JAX_TRACEBACK'):
         raise

@@ -10,6 +10,9 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
+from absl import logging
+
+from rnnlm_jax import data
 
 
 def filter_logits(logits: jax.Array, top_k: int, top_p: float) -> jax.Array:
@@ -71,3 +74,30 @@ def generate_ids(model, params, prompt_ids: np.ndarray, *, length: int,
                   length=length, temperature=float(temperature),
                   top_k=int(top_k), top_p=float(top_p))
   return np.asarray(tokens[0])
+
+
+def prompt_ids(prompt: str, vocab: data.Vocabulary, level: str) -> np.ndarray:
+  """Encodes a prompt without the end-of-line token tokenize() would append.
+
+  An empty prompt starts from the boundary token (<eos>, or '\\n' for chars),
+  i.e. the start of a new sentence or line.
+  """
+  tokens = prompt.split() if level == 'word' else list(prompt)
+  if not tokens:
+    boundary = vocab.eos_id if vocab.eos_id is not None else vocab.id_of('\n')
+    return np.asarray([boundary], np.int32)
+  ids = vocab.encode(tokens)
+  if np.all(ids == vocab.unk_id) and tokens != ['<unk>']:
+    logging.warning('every prompt token is out of vocabulary (read as <unk>)')
+  return ids
+
+
+def sample_text(model, params, vocab: data.Vocabulary, level: str, gen) -> str:
+  """The prompt and `gen.length` sampled tokens, as text (gen: the config's
+  `generate` section)."""
+  ids = generate_ids(
+      model, params, prompt_ids(gen.prompt, vocab, level), length=gen.length,
+      temperature=gen.temperature, top_k=gen.top_k, top_p=gen.top_p, seed=gen.seed)
+  text = data.detokenize(vocab.decode(ids), level)
+  separator = ' ' if level == 'word' and gen.prompt.strip() else ''
+  return gen.prompt + separator + text

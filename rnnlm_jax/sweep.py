@@ -13,7 +13,7 @@ An experiment folder's config.py declares, next to `get_config()`:
 
 An arm may also set 'seed' itself; entries with the same name and different
 seeds are one arm, averaged. Each (arm, seed) trains with
-`jobs.train_and_evaluate` in `<workdir>/<arm>/seed<k>` (default workdir:
+`trainer.train_and_evaluate` in `<workdir>/<arm>/seed<k>` (default workdir:
 `<experiment>/workdir`). An arm whose results.json exists is skipped, so
 re-running a sweep only runs what is missing; an interrupted arm resumes from
 its latest checkpoint through the normal resume.
@@ -56,11 +56,11 @@ DEFAULT_SMOKE = {
     'model.hidden_size': 16,
     'model.embed_size': 16,
     'model.unroll': 1,
-    'model.d_model': 16,
-    'model.num_heads': 2,
-    'model.mlp_dim': 32,
-    'model.memory_len': 8,
-    'model.max_len': 32,
+    'model.transformer.d_model': 16,
+    'model.transformer.num_heads': 2,
+    'model.transformer.mlp_dim': 32,
+    'model.transformer.memory_len': 8,
+    'model.transformer.max_len': 32,
     'eval.batch_size': 4,
     'eval.test_batch_size': 4,
     'eval.seq_len': 0,
@@ -197,10 +197,10 @@ def run_arm(config, workdir: str, log: Callable[[str], None] = print) -> dict:
     log(f'[sweep] {workdir}: finished earlier, skipped')
     return {'results': results, 'status': 'skipped', **info}
   import jax  # pylint: disable=import-outside-toplevel
-  from rnnlm_jax.train import jobs  # pylint: disable=import-outside-toplevel
+  from rnnlm_jax.train import inference, trainer  # pylint: disable=import-outside-toplevel
   log(f'[sweep] {workdir}: training')
   start = time.perf_counter()
-  results = dict(jobs.train_and_evaluate(config, workdir))
+  results = dict(trainer.train_and_evaluate(config, workdir))
   info = {'wall_s': time.perf_counter() - start, 'backend': jax.default_backend(),
           'device_kind': jax.devices()[0].device_kind,
           'device_count': jax.device_count()}

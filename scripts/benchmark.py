@@ -148,8 +148,8 @@ class JaxRunner:
                backward: str | None = None):
     import jax
     from rnnlm_jax import configs, data, models
-    from rnnlm_jax.train import evaluate as evaluate_lib
-    from rnnlm_jax.train import optim, parallel, state as state_lib
+    from rnnlm_jax.train import scoring
+    from rnnlm_jax.train import optim, parallel, steps
     from rnnlm_jax.train.steps import train_step
 
     self._jax, self._train_step = jax, train_step
@@ -173,11 +173,11 @@ class JaxRunner:
     mesh = parallel.make_mesh(devices)
     parallel.check_divisible(shape.batch, mesh, 'batch')
     tx, _ = optim.make_optimizer(t, 1000, 100_000)
-    self.state = state_lib.create_train_state(
+    self.state = steps.create_train_state(
         self.model, tx, seed, shape.batch, shape.seq_len,
         parallel.replicated(mesh))
     sharding = parallel.batch_sharded(mesh, shape.batch)
-    self.carry = evaluate_lib.initial_carry(self.model, shape.batch, sharding)
+    self.carry = scoring.initial_carry(self.model, shape.batch, sharding)
     rng = np.random.default_rng(seed)
     tokens = rng.integers(0, shape.vocab, (shape.batch, shape.seq_len + 1),
                           dtype=np.int32)

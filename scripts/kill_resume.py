@@ -26,8 +26,8 @@ TOTAL_STEPS = 80
 SYNTHETIC_ARGS = [
     '--config', str(REPO / 'experiments' / 'quickstart' / 'config.py'),
     '--config.data.source=synthetic', '--config.data.level=word',
-    '--config.data.synthetic_vocab_size=16', '--config.data.synthetic_order=1',
-    '--config.data.synthetic_tokens=(4000, 400, 400)',
+    '--config.data.synthetic.vocab_size=16', '--config.data.synthetic.order=1',
+    '--config.data.synthetic.tokens=(4000, 400, 400)',
     '--config.data.max_train_tokens=0', '--config.data.max_eval_tokens=0',
     '--config.data.vocab_min_count=1',
     '--config.model.hidden_size=16', '--config.model.embed_size=8',
@@ -113,11 +113,11 @@ def deterministic_metrics(workdir: str) -> list[dict]:
 def final_state(workdir: str):
   """(params, opt_state, step) of the latest checkpoint, as numpy."""
   import jax  # pylint: disable=import-outside-toplevel
-  from rnnlm_jax.train import jobs  # pylint: disable=import-outside-toplevel
+  from rnnlm_jax.train import inference, trainer  # pylint: disable=import-outside-toplevel
   config = json.loads((pathlib.Path(workdir) / 'config.json').read_text())
   import ml_collections  # pylint: disable=import-outside-toplevel
   config = ml_collections.ConfigDict(config)
-  _, state, _ = jobs.load_trained(config, workdir, 'latest')
+  _, state, _ = inference.load_trained(config, workdir, 'latest')
   return jax.device_get((state.params, state.opt_state, state.step))
 
 

@@ -6,7 +6,7 @@ import pathlib
 import pytest
 
 from rnnlm_jax import configs, models, sweep
-from rnnlm_jax.train import workdir as workdir_lib
+from rnnlm_jax.train import run_files
 
 EXPERIMENTS = pathlib.Path(__file__).resolve().parents[1] / 'experiments'
 ABLATION = EXPERIMENTS / 'ablation_awd' / 'config.py'
@@ -26,7 +26,7 @@ EXPECTED = {
 
 
 def _flat(config):
-  return workdir_lib.flatten(json.loads(config.to_json_best_effort()))
+  return run_files.flatten(json.loads(config.to_json_best_effort()))
 
 
 @pytest.mark.parametrize('smoke', [False, True])
@@ -61,8 +61,8 @@ sweep = _ABLATION.sweep
 def get_config():
   c = _ABLATION.get_config()
   c.data.source = 'synthetic'  # PTB need not be on the test machine
-  c.data.synthetic_vocab_size = 20
-  c.data.synthetic_tokens = (2000, 300, 300)
+  c.data.synthetic.vocab_size = 20
+  c.data.synthetic.tokens = (2000, 300, 300)
   return c
 
 SMOKE = dict(_ABLATION.SMOKE, **{{'data.max_train_tokens': 0}})

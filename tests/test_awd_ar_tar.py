@@ -7,7 +7,7 @@ import optax
 import pytest
 
 from rnnlm_jax import configs, data, models
-from rnnlm_jax.train import state as state_lib
+from rnnlm_jax.train import steps
 from rnnlm_jax.train import steps
 
 V, B, T, H = 11, 3, 5, 4
@@ -48,7 +48,7 @@ def _setup(dropout_output=0.5):
   cfg.update(num_layers=2, hidden_size=H, embed_size=H, unroll=1,
              dropout_kind='locked', dropout_output=dropout_output)
   model = models.make_model(cfg, V)
-  state = state_lib.create_train_state(model, optax.sgd(0.1), 0, B, T)
+  state = steps.create_train_state(model, optax.sgd(0.1), 0, B, T)
   toks = np.random.default_rng(1).integers(0, V, (B, T + 1)).astype(np.int32)
   batch = data.Batch(inputs=jnp.asarray(toks[:, :-1]),
                      targets=jnp.asarray(toks[:, 1:]),

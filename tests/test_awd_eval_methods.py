@@ -7,8 +7,7 @@ import optax
 import pytest
 
 from rnnlm_jax import configs, models
-from rnnlm_jax.train import eval_methods, evaluate as evaluate_lib, parallel
-from rnnlm_jax.train import state as state_lib
+from rnnlm_jax.train import parallel, scoring, steps
 
 V, B, T = 20, 4, 10
 
@@ -18,7 +17,7 @@ def _setup(cell='lstm', hidden=16):
   cfg.update(num_layers=1, hidden_size=hidden, embed_size=hidden, cell=cell,
              init_scale=0.3)
   model = models.make_model(cfg, V)
-  state = state_lib.create_train_state(model, optax.sgd(1.0), 0, B, T)
+  state = steps.create_train_state(model, optax.sgd(1.0), 0, B, T)
   return model, state, parallel.make_mesh()
 
 
@@ -28,8 +27,17 @@ def _repetitive_stream(period=7, repeats=60, seed=0):
 
 
 def _static(model, state, stream, mesh):
-  return evaluate_lib.evaluate(state, model, stream, batch_size=B, seq_len=T,
-                               mesh=mesh)
+  return scoring.score_stream(state.params, model, stream, batch_size=B,
+                              seq_len=T, mesh=mesh)
+
+
+def _method(name, model, state, stream, mesh, return_state=False, **options):
+  """score_stream by method `name` with eval.<name> = options."""
+  cfg = configs.base_config().eval
+  cfg[name].update(options)
+  return scoring.score_stream(state.params, model, stream, batch_size=B,
+                              seq_len=T, mesh=mesh, method=name,
+                              eval_config=cfg, return_state=return_state)
 
 
 def test_dynamic_eval_adapts_params_and_lowers_loss_on_a_repetitive_stream():
@@ -37,9 +45,8 @@ def test_dynamic_eval_adapts_params_and_lowers_loss_on_a_repetitive_stream():
   stream = _repetitive_stream(repeats=200)
   static = _static(model, state, stream, mesh)
   before = jax.tree.map(np.asarray, state.params)
-  dyn, adapted = eval_methods.evaluate_dynamic(
-      state.params, model, stream, batch_size=B, seq_len=T, mesh=mesh, lr=3.0,
-      return_params=True)
+  dyn, (adapted, *_) = _method('dynamic', model, state, stream, mesh,
+                               return_state=True, lr=3.0)
   assert dyn['tokens'] == static['tokens']
   assert dyn['loss'] < 0.5 * static['loss']  # measured 0.98 vs 3.00 nats
   changed = jax.tree.map(lambda a, b: not np.allclose(a, b), adapted, before)
@@ -47,8 +54,7 @@ def test_dynamic_eval_adapts_params_and_lowers_loss_on_a_repetitive_stream():
   # The trained params themselves are untouched (eval never alters the run).
   jax.tree.map(np.testing.assert_array_equal, state.params, before)
   # lr 0: exactly static evaluation.
-  zero = eval_methods.evaluate_dynamic(state.params, model, stream, batch_size=B,
-                                       seq_len=T, mesh=mesh, lr=0.0)
+  zero = _method('dynamic', model, state, stream, mesh, lr=0.0)
   assert zero['loss'] == pytest.approx(static['loss'], rel=1e-5)
 
 
@@ -57,9 +63,8 @@ def test_cache_with_lambda_zero_is_plain_eval():
   stream = np.random.default_rng(1).integers(0, V, 437).astype(np.int32)
   static = _static(model, state, stream, mesh)
   for theta in (0.0, 1.0):
-    cached = eval_methods.evaluate_cache(
-        state.params, model, stream, batch_size=B, seq_len=T, mesh=mesh,
-        size=15, theta=theta, lam=0.0)
+    cached = _method('cache', model, state, stream, mesh, size=15,
+                     theta=theta, weight=0.0)
     assert cached['tokens'] == static['tokens']  # last window padded, masked
     assert cached['loss'] == pytest.approx(static['loss'], rel=1e-5)
 
@@ -68,9 +73,8 @@ def test_cache_lowers_loss_on_a_stream_with_repeats():
   model, state, mesh = _setup(cell='rnn_tanh')
   stream = _repetitive_stream(period=13, repeats=30, seed=2)
   static = _static(model, state, stream, mesh)
-  cached = eval_methods.evaluate_cache(
-      state.params, model, stream, batch_size=B, seq_len=T, mesh=mesh,
-      size=40, theta=20.0, lam=0.5)
+  cached = _method('cache', model, state, stream, mesh, size=40, theta=20.0,
+                   weight=0.5)
   assert cached['loss'] < 0.7 * static['loss']
 
 
@@ -82,7 +86,7 @@ def test_cache_log_prob_matches_a_hand_computation():
            jnp.asarray([[False, True]]))
   targets = jnp.asarray([[7, 9, 7]], jnp.int32)
   ok = jnp.asarray([[True, True, True]])
-  log_pc, any_entry, new_cache = eval_methods._cache_log_prob(  # pylint: disable=protected-access
+  log_pc, any_entry, new_cache = scoring.cache_log_prob(
       jnp.asarray(h), targets, ok, cache, 2.0)
   # t=0 sees cache slots 0 (invalid) and 1 (word 7): p_cache(7) = 1.
   # t=1 sees slot 1 (7) and h_0 (next word 7): p_cache(9) = 0.
@@ -100,9 +104,11 @@ def test_method_dispatch_and_validation():
   model, state, mesh = _setup()
   stream = _repetitive_stream()
   static = _static(model, state, stream, mesh)
-  got = eval_methods.evaluate(state, model, stream, batch_size=B, seq_len=T,
-                              mesh=mesh, eval_config=c.eval)
+  got = scoring.score_stream(state.params, model, stream, batch_size=B,
+                             seq_len=T, mesh=mesh, method=c.eval.method,
+                             eval_config=c.eval)
   assert got == static
+  assert scoring.METHODS.names() == ('static', 'dynamic', 'cache')
   c.eval.method = 'beam'
   with pytest.raises(ValueError, match='eval.method'):
     configs.validate(c)

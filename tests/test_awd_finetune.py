@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from rnnlm_jax import configs
-from rnnlm_jax.train import finetune, jobs, loop
+from rnnlm_jax.train import inference, steps, trainer
 
 from test_train_loop import tiny_config
 
@@ -19,7 +19,7 @@ CRASH = 'crash'
 # min(1.4, 1.3): the trigger, so the stage stops at step 8 of 20).
 MAIN = [3.0, 2.0, 2.5, 2.8, 1.0, 1.2]
 STAGE = [1.5, 1.4, 1.3, 1.35, 1.6]
-REAL_VALIDATE = loop.validate
+REAL_VALIDATE = trainer.score_validation
 
 
 def _config():
@@ -42,7 +42,7 @@ def _script(monkeypatch, losses):
       raise RuntimeError('simulated crash')
     return dict(REAL_VALIDATE(run), loss=loss)
 
-  monkeypatch.setattr(loop, 'validate', fake_validate)
+  monkeypatch.setattr(trainer, 'score_validation', fake_validate)
 
 
 def test_stage_starts_from_the_best_average_and_stops_at_the_trigger(
@@ -50,23 +50,24 @@ def test_stage_starts_from_the_best_average_and_stops_at_the_trigger(
   config = _config()
   _script(monkeypatch, MAIN + STAGE)
   started = {}
-  real_start = finetune._start  # pylint: disable=protected-access
+  real_start = trainer._start_finetuning  # pylint: disable=protected-access
 
-  def spy_start(run, params):
+  def spy_start(stage, params):
     started['params'] = jax.device_get(params)
-    real_start(run, params)
-    started['opt_state'] = jax.device_get(run.state.opt_state)
+    stage = real_start(stage, params)
+    started['opt_state'] = jax.device_get(stage.state.opt_state)
+    return stage
 
-  monkeypatch.setattr(finetune, '_start', spy_start)
-  results = jobs.train_and_evaluate(config, str(tmp_path))
+  monkeypatch.setattr(trainer, '_start_finetuning', spy_start)
+  results = trainer.train_and_evaluate(config, str(tmp_path))
 
   # Started from the main run's best checkpoint's average (step 10: 2 updates
   # averaged), with a fresh ASGD state that averages from its first update.
   no_finetune = config.copy_and_resolve_references()
   no_finetune.train.finetune_steps = 0
-  main = loop.build_run(no_finetune, str(tmp_path))
+  main = trainer.open_stage(no_finetune, str(tmp_path))
   best = main.checkpointer.restore(
-      jobs.state_lib.checkpointable(main.state), main.carry, which='best')
+      steps.checkpointable(main.state), main.carry, which='best')
   main.checkpointer.close()
   assert best.step == 10 and int(best.state['opt_state'].count) == 2
   jax.tree.map(np.testing.assert_array_equal, started['params'],
@@ -78,16 +79,16 @@ def test_stage_starts_from_the_best_average_and_stops_at_the_trigger(
   assert results['steps'] == 12
   assert results['finetune_steps'] == 8 and results['finetune_stopped']
   assert results['finetune_best_step'] == 4
-  stage = loop.build_run(finetune.stage_config(config),
-                         finetune.stage_workdir(str(tmp_path)), finetuning=True)
-  assert stage.meta['ntasgd_history'] == STAGE[1:]
+  stage = trainer.open_stage(trainer.finetune_config(config),
+                             trainer.finetune_workdir(str(tmp_path)), finetuning=True)
+  assert stage.book.ntasgd_history == STAGE[1:]
   assert int(stage.state.opt_state.count) == 8  # averaged every stage step
   stage.checkpointer.close()
 
   # valid_* are the fine-tuned model's (what eval and generate load too),
   # before_finetune_* the main run's best.
-  tuned = jobs.evaluate_checkpoint(config, str(tmp_path), 'valid')
-  before = jobs.evaluate_checkpoint(no_finetune, str(tmp_path), 'valid')
+  tuned = inference.evaluate_checkpoint(config, str(tmp_path), 'valid')
+  before = inference.evaluate_checkpoint(no_finetune, str(tmp_path), 'valid')
   assert results['valid_loss'] == pytest.approx(tuned['loss'], rel=1e-6)
   assert results['before_finetune_valid_loss'] == pytest.approx(
       before['loss'], rel=1e-6)
@@ -95,33 +96,33 @@ def test_stage_starts_from_the_best_average_and_stops_at_the_trigger(
   assert 'before_finetune_test_ppl' in results and 'test_ppl' in results
 
   # Finished: running the command again changes nothing.
-  monkeypatch.setattr(loop, 'validate', None)  # would fail if called
-  assert jobs.train_and_evaluate(config, str(tmp_path)) == results
+  monkeypatch.setattr(trainer, 'score_validation', None)  # would fail if called
+  assert trainer.train_and_evaluate(config, str(tmp_path)) == results
 
 
 def test_stage_resumes_after_a_crash_to_the_same_result(tmp_path, monkeypatch):
   config = _config()
   _script(monkeypatch, MAIN + STAGE)
-  straight = jobs.train_and_evaluate(config, str(tmp_path / 'straight'))
+  straight = trainer.train_and_evaluate(config, str(tmp_path / 'straight'))
 
   crashed = str(tmp_path / 'crashed')
   # Crash at the stage's second check (its step 4; step 2 was checkpointed).
   _script(monkeypatch, MAIN + STAGE[:2] + [CRASH])
   with pytest.raises(RuntimeError, match='simulated crash'):
-    jobs.train_and_evaluate(config, crashed)
+    trainer.train_and_evaluate(config, crashed)
   # The rerun neither retrains nor re-scores the main run (its scores were
   # kept), and the stage resumes from its step 2.
   _script(monkeypatch, STAGE[2:])
   scored = []
-  real_final_results = jobs.final_results
+  real_final_results = trainer.final_results
 
-  def spy_final_results(run, writer):
+  def spy_final_results(run, writer, state=None):
     scored.append(run.workdir)
-    return real_final_results(run, writer)
+    return real_final_results(run, writer, state)
 
-  monkeypatch.setattr(jobs, 'final_results', spy_final_results)
-  resumed = jobs.train_and_evaluate(config, crashed)
-  assert scored == [finetune.stage_workdir(crashed)]
+  monkeypatch.setattr(trainer, 'final_results', spy_final_results)
+  resumed = trainer.train_and_evaluate(config, crashed)
+  assert scored == [trainer.finetune_workdir(crashed)]
   assert resumed['finetune_steps'] == 8
   for key in ('valid_loss', 'test_loss', 'before_finetune_valid_loss',
               'before_finetune_test_loss', 'finetune_best_step'):
@@ -132,11 +133,11 @@ def test_fine_tuning_is_switched_on_for_a_finished_run(tmp_path, monkeypatch):
   config = _config()
   config.train.finetune_steps = 0
   _script(monkeypatch, MAIN)
-  first = jobs.train_and_evaluate(config, str(tmp_path))
+  first = trainer.train_and_evaluate(config, str(tmp_path))
   assert 'finetune_steps' not in first
   config.train.finetune_steps = 20
   _script(monkeypatch, STAGE)
-  second = jobs.train_and_evaluate(config, str(tmp_path))
+  second = trainer.train_and_evaluate(config, str(tmp_path))
   assert second['finetune_steps'] == 8
   assert second['before_finetune_valid_loss'] == first['valid_loss']
 

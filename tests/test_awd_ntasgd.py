@@ -7,7 +7,7 @@ import optax
 import pytest
 
 from rnnlm_jax import configs
-from rnnlm_jax.train import jobs, loop, ntasgd, optim
+from rnnlm_jax.train import inference, optim, trainer
 
 from test_train_loop import tiny_config
 
@@ -21,20 +21,20 @@ def test_trigger_fires_at_the_right_check():
   losses = [5.0, 4.0, 3.0, 3.5, 3.2, 3.1, 2.9, 3.05, 2.0]
   # k=4: 3.2 > min(5)? no. k=5: 3.1 > min(5,4)? no. k=6: 2.9 > 3? no.
   # k=7: 3.05 > min(5,4,3,3.5)=3 -> switch.
-  state = ntasgd.averaged(optax.sgd(0.1)).init(_params())
+  state = optim.averaged(optax.sgd(0.1)).init(_params())
   history, switched_at = [], []
   for k, loss in enumerate(losses):
-    state, switched = ntasgd.switch_if_triggered(state, history, loss, 3)
+    state, switched = optim.switch_if_triggered(state, history, loss, 3)
     if switched:
       switched_at.append(k)
   assert switched_at == [7]  # once, and never again
   assert bool(state.averaging)
   assert history == losses
-  assert not ntasgd.should_switch([1.0, 2.0, 3.0], 9.0, 3)  # needs > n checks
+  assert not optim.should_switch([1.0, 2.0, 3.0], 9.0, 3)  # needs > n checks
 
 
 def test_average_is_the_mean_of_params_since_the_switch():
-  tx = ntasgd.averaged(optax.chain(optax.clip_by_global_norm(1.0),
+  tx = optim.averaged(optax.chain(optax.clip_by_global_norm(1.0),
                                    optax.sgd(0.5)))
   params = _params()
   state = tx.init(params)
@@ -50,10 +50,10 @@ def test_average_is_the_mean_of_params_since_the_switch():
     params, state = step(params, state)
   assert int(state.count) == 0
   jax.tree.map(np.testing.assert_array_equal,
-               ntasgd.eval_params(params, state), params)
+               optim.eval_params(params, state), params)
   state = state._replace(averaging=jnp.logical_or(state.averaging, True))
   jax.tree.map(np.testing.assert_array_equal,  # switched, nothing averaged yet
-               ntasgd.eval_params(params, state), params)
+               optim.eval_params(params, state), params)
   seen = []
   for _ in range(5):
     params, state = step(params, state)
@@ -61,7 +61,7 @@ def test_average_is_the_mean_of_params_since_the_switch():
   assert int(state.count) == 5
   mean = jax.tree.map(lambda *ps: np.mean(np.stack(ps), axis=0), *seen)
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6),
-               ntasgd.eval_params(params, state), mean)
+               optim.eval_params(params, state), mean)
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6),
                state.average, mean)
 
@@ -70,11 +70,11 @@ def test_make_optimizer_and_config():
   c = configs.base_config()
   assert c.train.optimizer == 'sgd'
   tx, _ = optim.make_optimizer(c.train, 10, 100)
-  assert not isinstance(tx.init(_params()), ntasgd.NTASGDState)
+  assert not isinstance(tx.init(_params()), optim.NTASGDState)
   c.train.optimizer = 'ntasgd'
   configs.validate(c)
   tx, _ = optim.make_optimizer(c.train, 10, 100)
-  assert isinstance(tx.init(_params()), ntasgd.NTASGDState)
+  assert isinstance(tx.init(_params()), optim.NTASGDState)
   c.train.ntasgd_nonmono = 0
   with pytest.raises(ValueError, match='train.ntasgd_nonmono'):
     configs.validate(c)
@@ -87,18 +87,18 @@ def test_loop_switches_and_scores_the_average(tmp_path, monkeypatch):
   config.train.ntasgd_nonmono = 1
   # Checks at steps 2, 4, ...: check 4 (step 10) is worse than min(3, 2).
   scripted = iter([3.0, 2.0, 1.0, 1.5, 2.5] + [9.0] * 5)
-  real_validate = loop.validate
+  real_validate = trainer.score_validation
 
   def fake_validate(run):
     return dict(real_validate(run), loss=next(scripted))
 
-  monkeypatch.setattr(loop, 'validate', fake_validate)
-  jobs.train_and_evaluate(config, str(tmp_path))
-  run = loop.build_run(config, str(tmp_path))  # the latest checkpoint
+  monkeypatch.setattr(trainer, 'score_validation', fake_validate)
+  trainer.train_and_evaluate(config, str(tmp_path))
+  run = trainer.open_stage(config, str(tmp_path))  # the latest checkpoint
   opt = run.state.opt_state
   assert bool(opt.averaging) and int(opt.count) == 10  # steps 11..20
-  assert run.meta['ntasgd_history'] == [3.0, 2.0, 1.0, 1.5, 2.5] + [9.0] * 5
+  assert run.book.ntasgd_history == [3.0, 2.0, 1.0, 1.5, 2.5] + [9.0] * 5
   run.checkpointer.close()
-  _, state, _ = jobs.load_trained(config, str(tmp_path), 'latest')
+  _, state, _ = inference.load_trained(config, str(tmp_path), 'latest')
   jax.tree.map(np.testing.assert_array_equal, state.params,
                jax.device_get(opt.average))

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from rnnlm_jax import configs, data, models
-from rnnlm_jax.train import jobs, loop, optim, steps, variable_bptt
-from rnnlm_jax.train import state as state_lib
+from rnnlm_jax.train import inference, optim, steps, trainer
+from rnnlm_jax.data import variable_bptt
+from rnnlm_jax.train import steps
 
 from test_train_loop import tiny_config
 
@@ -52,7 +53,7 @@ def _sgd_state(variable):
   cfg = c.model.to_dict()
   cfg.update(num_layers=1, hidden_size=4, embed_size=4, cell='gru')
   model = models.make_model(cfg, 7)
-  return model, state_lib.create_train_state(model, tx, 0, 2, 5)
+  return model, steps.create_train_state(model, tx, 0, 2, 5)
 
 
 def test_lr_scale_scales_the_update_exactly():
@@ -80,15 +81,15 @@ def test_loop_compiles_a_bounded_number_of_shapes_and_scales_lr(tmp_path,
   config.train.bptt_std, config.train.bptt_bucket = 2.0, 2
   config.train.optimizer, config.train.learning_rate = 'sgd', 0.5
   calls = []
-  real = loop.train_step
+  real = trainer.train_step
 
   def spy(state, batch, carry, **kwargs):
     calls.append((batch.inputs.shape[1], float(kwargs['lr_scale'])))
     return real(state, batch, carry, **kwargs)
 
-  monkeypatch.setattr(loop, 'train_step', spy)
+  monkeypatch.setattr(trainer, 'train_step', spy)
   before = steps.train_step._cache_size()
-  jobs.train_and_evaluate(config, str(tmp_path))
+  trainer.train_and_evaluate(config, str(tmp_path))
   compiled = steps.train_step._cache_size() - before
   bound = variable_bptt.max_distinct_lengths(12, 2.0, 2)
   lengths = {n for n, _ in calls}

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from rnnlm_jax import data
-from rnnlm_jax.train import jobs, loop
+from rnnlm_jax import data, sampling
+from rnnlm_jax.train import inference, trainer
 from test_train_loop import tiny_config
 
 
@@ -46,7 +46,7 @@ def test_bad_data_file_is_one_line_naming_it(tmp_path, case, expected):
   elif case == 'too_short':
     _ptb_like(root, train='a b\n')
   with pytest.raises(data.DataError) as info:
-    loop.build_run(_files_config(root), str(tmp_path / 'run'))
+    trainer.open_stage(_files_config(root), str(tmp_path / 'run'))
   message = str(info.value)
   assert '\n' not in message and expected in message, message
 
@@ -54,17 +54,17 @@ def test_bad_data_file_is_one_line_naming_it(tmp_path, case, expected):
 def test_unknown_tfds_dataset_is_named(tmp_path):
   config = tiny_config(4)
   config.data.source = 'tfds'
-  config.data.tfds_name = 'no_such_dataset_xyz'
-  config.data.tfds_data_dir = str(tmp_path)
+  config.data.tfds.name = 'no_such_dataset_xyz'
+  config.data.tfds.data_dir = str(tmp_path)
   with pytest.raises(data.DataError, match='no_such_dataset_xyz'):
-    loop.build_run(config, str(tmp_path / 'run'))
+    trainer.open_stage(config, str(tmp_path / 'run'))
 
 
 @pytest.fixture(scope='module')
 def trained(tmp_path_factory):
   workdir = str(tmp_path_factory.mktemp('gen'))
   config = tiny_config(10)
-  jobs.train_and_evaluate(config, workdir)
+  trainer.train_and_evaluate(config, workdir)
   return config, workdir
 
 
@@ -73,16 +73,16 @@ def test_generate_handles_empty_oov_and_greedy_prompts(trained, caplog):
   config = config.copy_and_resolve_references()
   config.generate.length = 6
   config.generate.prompt = ''
-  assert len(jobs.generate(config, workdir).split()) == 6  # starts a new line
+  assert len(inference.generate(config, workdir).split()) == 6  # starts a new line
   config.generate.prompt = 'zzz qqq'
-  text = jobs.generate(config, workdir)
+  text = inference.generate(config, workdir)
   assert text.startswith('zzz qqq ') and len(text.split()) == 8
   assert 'out of vocabulary' in caplog.text
   config.generate.temperature = 0.0
-  assert jobs.generate(config, workdir) == jobs.generate(config, workdir)
+  assert inference.generate(config, workdir) == inference.generate(config, workdir)
 
 
 def test_prompt_ids_do_not_append_an_end_of_line():
   vocab = data.Vocabulary(['<unk>', '<eos>', 'the', 'cat'])
-  np.testing.assert_array_equal(jobs.prompt_ids('the cat', vocab, 'word'), [2, 3])
-  np.testing.assert_array_equal(jobs.prompt_ids('', vocab, 'word'), [1])
+  np.testing.assert_array_equal(sampling.prompt_ids('the cat', vocab, 'word'), [2, 3])
+  np.testing.assert_array_equal(sampling.prompt_ids('', vocab, 'word'), [1])

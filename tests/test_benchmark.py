@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from rnnlm_jax import configs, data, models
-from rnnlm_jax.train import evaluate as evaluate_lib
-from rnnlm_jax.train import optim, parallel, state as state_lib
+from rnnlm_jax.train import scoring
+from rnnlm_jax.train import optim, parallel, steps
 from rnnlm_jax.train.steps import train_step
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -80,17 +80,17 @@ def test_train_step_compiles_once(dtype):
   c.model.dtype = dtype
   model = models.make_model(c.model, VOCAB)
   tx, _ = optim.make_optimizer(c.train, 100, 1000)
-  state = state_lib.create_train_state(model, tx, 0, BATCH, SEQ,
+  state = steps.create_train_state(model, tx, 0, BATCH, SEQ,
                                        parallel.replicated(mesh))
   sharding = parallel.batch_sharded(mesh, BATCH)
-  carry = evaluate_lib.initial_carry(model, BATCH, sharding)
+  carry = scoring.initial_carry(model, BATCH, sharding)
   stream = np.random.default_rng(0).integers(0, VOCAB, 2000).astype(np.int32)
   windows = data.bptt_windows(stream, BATCH, SEQ)
   before = train_step._cache_size()
   sizes = []
   for i in range(8):
     if i == 5:  # an epoch boundary: the loop resets the state
-      carry = evaluate_lib.initial_carry(model, BATCH, sharding)
+      carry = scoring.initial_carry(model, BATCH, sharding)
     batch = parallel.to_global(next(windows), sharding, BATCH)
     # Steps 1.. get the carry the previous step returned (truncated BPTT).
     state, carry, metrics = train_step(

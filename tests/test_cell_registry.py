@@ -7,7 +7,7 @@ import pytest
 from flax import linen as nn
 
 from rnnlm_jax.models import cells
-from rnnlm_jax.train import jobs
+from rnnlm_jax.train import inference, trainer
 from tests.test_train_loop import tiny_config
 
 
@@ -59,8 +59,8 @@ def test_a_registered_gated_cell_trains(registered, tmp_path):
                                          extra_params=('scale_hn',)))
   config = tiny_config(num_steps=40)
   config.model.cell = 'toy_gated'
-  results = jobs.train_and_evaluate(config, str(tmp_path))
-  _, state, _ = jobs.load_trained(config, str(tmp_path))
+  results = trainer.train_and_evaluate(config, str(tmp_path))
+  _, state, _ = inference.load_trained(config, str(tmp_path))
   layer = state.params['layer_0']
   assert layer['kernel_hh'].shape == (16, 32) and layer['scale_hn'].shape == (16,)
   assert results['valid_ppl'] < 0.8 * 12  # learns the chain (uniform: 12)
@@ -74,7 +74,7 @@ def test_a_registered_layer_cell_trains_with_its_options(registered, tmp_path):
   config.model.cell = 'toy_mean'
   with config.unlocked():
     config.model.toy_mean = {'decay': 0.5}  # the cell's own nested settings
-  results = jobs.train_and_evaluate(config, str(tmp_path))
+  results = trainer.train_and_evaluate(config, str(tmp_path))
   assert np.isfinite(results['valid_loss'])
   carry = cells.initial_carry('toy_mean', 3, 16)
   assert [c.shape for c in carry] == [(3, 16), (3, 1)]

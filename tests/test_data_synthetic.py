@@ -11,8 +11,11 @@ from rnnlm_jax.data.sources import synthetic
 def synthetic_config(**overrides):
   data = configs.base_config().data
   data.source, data.level = 'synthetic', 'word'
-  for key, value in overrides.items():
-    data[key] = value
+  for key, value in overrides.items():  # synthetic_x -> data.synthetic.x
+    if key.startswith('synthetic_'):
+      data.synthetic[key.removeprefix('synthetic_')] = value
+    else:
+      data[key] = value
   return data
 
 

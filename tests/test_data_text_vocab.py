@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from rnnlm_jax.data import DataError, Vocabulary, detokenize, tokenize
+from rnnlm_jax.data import DataError, detokenize, tokenize, Vocabulary
 
 
 def test_word_tokenize_appends_eos_per_line():

@@ -48,9 +48,12 @@ def data_dir(tmp_path_factory):
 def tfds_config(data_dir, **overrides):
   data = configs.base_config().data
   data.source, data.level = 'tfds', 'word'
-  data.tfds_name, data.tfds_data_dir = 'rnnlm_jax_tiny_text', str(data_dir)
-  for key, value in overrides.items():
-    data[key] = value
+  data.tfds.name, data.tfds.data_dir = 'rnnlm_jax_tiny_text', str(data_dir)
+  for key, value in overrides.items():  # tfds_x -> data.tfds.x
+    if key.startswith('tfds_'):
+      data.tfds[key.removeprefix('tfds_')] = value
+    else:
+      data[key] = value
   return data
 
 
@@ -74,10 +77,10 @@ def test_loads_char_level(data_dir):
 
 @pytest.mark.parametrize('key, value, fragment', [
     ('tfds_name', 'no_such_dataset_xyz', 'no_such_dataset_xyz'),
-    ('tfds_name', '', 'data.tfds_name'),
+    ('tfds_name', '', 'data.tfds.name'),
     ('tfds_splits', ('train', 'dev', 'test'), "'dev'"),
-    ('tfds_splits', ('train', 'test'), 'data.tfds_splits'),
-    ('tfds_text_key', 'body', 'data.tfds_text_key'),
+    ('tfds_splits', ('train', 'test'), 'data.tfds.splits'),
+    ('tfds_text_key', 'body', 'data.tfds.text_key'),
 ])
 def test_errors(data_dir, key, value, fragment):
   with pytest.raises(DataError) as info:

@@ -23,7 +23,7 @@ import pytest
 
 from conftest import REPO_ROOT
 from rnnlm_jax import metrics
-from rnnlm_jax.train import jobs, loop, parallel
+from rnnlm_jax.train import inference, parallel, trainer
 
 TIMEOUT_S = 240  # generous: the CPU cores are shared; a normal run takes ~40 s
 
@@ -33,8 +33,8 @@ from rnnlm_jax import configs
 def get_config():
   c = configs.base_config()
   c.data.source, c.data.level = 'synthetic', 'word'
-  c.data.synthetic_vocab_size, c.data.synthetic_order = 12, 1
-  c.data.synthetic_tokens = (2000, 200, 200)
+  c.data.synthetic.vocab_size, c.data.synthetic.order = 12, 1
+  c.data.synthetic.tokens = (2000, 200, 200)
   c.model.num_layers, c.model.hidden_size, c.model.embed_size = 1, 16, 8
   c.model.dropout = c.model.dropout_output = 0.2  # dropout keys must agree too
   c.model.unroll = 1
@@ -51,13 +51,13 @@ def get_config():
 '''
 
 # Runs the command line unchanged, plus a dump of each process's parameters
-# (every local device's copy) when loop.train returns.
+# (every local device's copy) when trainer.fit returns.
 DRIVER = '''
 import os, sys
 import jax
 import numpy as np
 from rnnlm_jax import experiment
-from rnnlm_jax.train import loop, parallel
+from rnnlm_jax.train import parallel, trainer
 
 _to_global = parallel.to_global
 seen = set()  # (global batch, rows this process loaded)
@@ -66,10 +66,10 @@ def to_global(tree, sharding, global_batch):
   seen.add((global_batch, len(jax.tree.leaves(tree)[0])))
   return _to_global(tree, sharding, global_batch)
 
-_train = loop.train
+_fit = trainer.fit
 
-def train(run, writer):
-  _train(run, writer)
+def fit(run, writer):
+  run = _fit(run, writer)
   copies = {}
   for i, leaf in enumerate(jax.tree.leaves(run.state.params)):
     for shard in leaf.addressable_shards:
@@ -79,9 +79,10 @@ def train(run, writer):
   copies['seen'] = np.asarray(sorted(seen))
   np.savez(os.path.join(os.environ['DUMP_DIR'], f'params_{jax.process_index()}.npz'),
            **copies)
+  return run
 
 parallel.to_global = to_global
-loop.train = train
+trainer.fit = fit
 sys.argv[0] = 'rnnlm_jax.experiment'
 experiment.run()
 '''
@@ -165,19 +166,20 @@ def two_process_run(tmp_path_factory):
   try:
     config = runpy.run_path(str(config_file))['get_config']()
     captured = {}
-    original = loop.train
+    original = trainer.fit
 
-    def train(run, writer):
-      original(run, writer)
+    def fit(run, writer):
+      run = original(run, writer)
       captured['params'] = jax.device_get(run.state.params)
       captured['rows'] = parallel.process_rows(run.config.train.batch_size,
                                                run.batch_sharding)
+      return run
 
-    loop.train = train
+    trainer.fit = fit
     try:
-      reference = jobs.train_and_evaluate(config, str(tmp_path / 'one'))
+      reference = trainer.train_and_evaluate(config, str(tmp_path / 'one'))
     finally:
-      loop.train = original
+      trainer.fit = original
   except BaseException:
     _wait_quietly(procs)
     raise
@@ -245,7 +247,7 @@ def test_collective_checkpoint_and_results(two_process_run):
       np.testing.assert_allclose(result[key], r['reference'][key], rtol=1e-5)
   assert results[0]['valid_loss'] == results[1]['valid_loss']
   # The checkpoint both processes saved together restores to the params they held.
-  _, state, _ = jobs.load_trained(config, str(workdir), 'latest')
+  _, state, _ = inference.load_trained(config, str(workdir), 'latest')
   assert int(state.step) == 6
   dumped = _dumped(r['tmp_path'], 0)
   for i, leaf in enumerate(jax.tree.leaves(jax.device_get(state.params))):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from rnnlm_jax import data, metrics
-from rnnlm_jax.train import loop, parallel
+from rnnlm_jax.train import parallel, trainer
 from rnnlm_jax.train.steps import train_step
 from test_train_loop import tiny_config
 
@@ -18,7 +18,7 @@ def _step(run, batch):
 
 
 def test_nan_step_is_skipped_and_the_next_one_applies(tmp_path):
-  run = loop.build_run(tiny_config(10), str(tmp_path))
+  run = trainer.open_stage(tiny_config(10), str(tmp_path))
   windows = data.bptt_windows(run.corpus.train, 4, 8)
   before = jax.device_get(run.state.params)
   good = next(windows)
@@ -42,19 +42,20 @@ def test_diverged_run_stops_with_a_clear_error_and_keeps_the_checkpoint(tmp_path
   config.train.max_nonfinite_steps = 3
   config.train.checkpoint_every_steps = 5
   config.train.num_steps = 10
-  jobs_run = loop.build_run(config, str(tmp_path))
+  first = trainer.open_stage(config, str(tmp_path))
   writer = metrics.MetricWriter(str(tmp_path))
-  loop.train(jobs_run, writer)  # 10 good steps, checkpoints at 5 and 10
+  trainer.fit(first, writer)  # 10 good steps, checkpoints at 5 and 10
   config.train.num_steps = 40
-  run = loop.build_run(config, str(tmp_path))
+  run = trainer.open_stage(config, str(tmp_path))
   assert run.step == 10
   run.state = run.state.replace(params=jax.tree.map(lambda p: p * jnp.nan, run.state.params))
-  with pytest.raises(loop.NonFiniteError, match='NaN/inf for 3 consecutive steps'):
-    loop.train(run, writer)
+  with pytest.raises(trainer.NonFiniteError,
+                     match='NaN/inf for 3 consecutive steps') as info:
+    trainer.fit(run, writer)
   writer.close()
-  assert run.step <= 10 + 3 + 1  # stopped right away, not at step 40
+  assert info.value.step <= 10 + 3 + 1  # stopped right away, not at step 40
   assert run.checkpointer.steps()[-1] == 10  # the finished checkpoint is intact
-  restored = loop.build_run(config, str(tmp_path))
+  restored = trainer.open_stage(config, str(tmp_path))
   assert restored.step == 10
   assert all(np.all(np.isfinite(np.asarray(p)))
              for p in jax.tree.leaves(restored.state.params))

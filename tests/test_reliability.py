@@ -69,7 +69,7 @@ def _damage(step_dir: pathlib.Path, how: str) -> None:
 def test_damaged_latest_checkpoint_falls_back_to_the_previous_one(reference_run,
                                                                   tmp_path, how, caplog):
   from rnnlm_jax import checkpoint  # pylint: disable=import-outside-toplevel
-  from rnnlm_jax.train import jobs  # pylint: disable=import-outside-toplevel
+  from rnnlm_jax.train import inference, trainer  # pylint: disable=import-outside-toplevel
   import ml_collections  # pylint: disable=import-outside-toplevel
   workdir = tmp_path / 'run'
   subprocess.run(['cp', '-r', reference_run[0], str(workdir)], check=True)
@@ -77,7 +77,7 @@ def test_damaged_latest_checkpoint_falls_back_to_the_previous_one(reference_run,
   assert len(steps) >= 2, steps
   _damage(workdir / 'checkpoints' / str(steps[-1]), how)
   config = ml_collections.ConfigDict(json.loads((workdir / 'config.json').read_text()))
-  _, state, _ = jobs.load_trained(config, str(workdir), 'latest')
+  _, state, _ = inference.load_trained(config, str(workdir), 'latest')
   assert int(state.step) == steps[-2]
   assert f'skipping unreadable latest checkpoint at step {steps[-1]}' in caplog.text
   assert (workdir / 'checkpoints' / str(steps[-1])).exists()  # nothing deleted

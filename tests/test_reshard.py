@@ -1,6 +1,6 @@
 """A checkpoint written on one mesh resumes on a mesh of another size.
 
-Runs the real loop (loop.build_run / loop.train) on the first n of the 4 fake
+Runs the real driver (trainer.open_stage / trainer.fit) on the first n of the 4 fake
 CPU devices by pointing parallel.make_mesh at them. Orbax restores into the
 shardings of the freshly built state and carry, so parameters land replicated
 on the new devices and the carried hidden state [B, H] split over them.
@@ -15,7 +15,7 @@ import pytest
 from jax.sharding import PartitionSpec as P
 
 from rnnlm_jax import configs, metrics
-from rnnlm_jax.train import loop, parallel
+from rnnlm_jax.train import parallel, trainer
 
 SAVED_AT, CONTINUE_TO = 3, 5
 _make_mesh = parallel.make_mesh
@@ -24,8 +24,8 @@ _make_mesh = parallel.make_mesh
 def tiny_config(num_steps):
   c = configs.base_config()
   c.data.source, c.data.level = 'synthetic', 'word'
-  c.data.synthetic_vocab_size, c.data.synthetic_order = 12, 1
-  c.data.synthetic_tokens = (2000, 200, 200)
+  c.data.synthetic.vocab_size, c.data.synthetic.order = 12, 1
+  c.data.synthetic.tokens = (2000, 200, 200)
   c.model.num_layers, c.model.hidden_size, c.model.embed_size = 2, 16, 8
   c.model.dropout = c.model.dropout_output = 0.2  # the dropout key must resume too
   c.model.unroll = 1
@@ -53,10 +53,10 @@ def on_devices(n):
 def train(workdir, n_devices, num_steps, check=None):
   """Builds (restoring what `workdir` holds) and trains on n devices."""
   with on_devices(n_devices):
-    run = loop.build_run(tiny_config(num_steps), str(workdir))
+    run = trainer.open_stage(tiny_config(num_steps), str(workdir))
     if check is not None:
       check(run)
-    loop.train(run, metrics.MetricWriter(str(workdir), enabled=False))
+    run = trainer.fit(run, metrics.MetricWriter(str(workdir), enabled=False))
     run.checkpointer.close()
   return jax.device_get(run.state.params), jax.device_get(run.carry)
 

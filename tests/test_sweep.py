@@ -21,9 +21,9 @@ def get_config():
   c = configs.base_config()
   c.data.source = 'synthetic'
   c.data.level = 'word'
-  c.data.synthetic_vocab_size = 12
-  c.data.synthetic_order = 1
-  c.data.synthetic_tokens = (1000, 200, 200)
+  c.data.synthetic.vocab_size = 12
+  c.data.synthetic.order = 1
+  c.data.synthetic.tokens = (1000, 200, 200)
   c.train.num_epochs = 50  # the full sweep: never run by the test
   return c
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from rnnlm_jax import configs, metrics
-from rnnlm_jax.train import jobs, workdir as workdir_lib
+from rnnlm_jax.train import inference, run_files, trainer
 from rnnlm_jax.train.steps import train_step
 
 
@@ -16,9 +16,9 @@ def tiny_config(num_steps=60, dropout=0.0):
   c = configs.base_config()
   c.data.source = 'synthetic'
   c.data.level = 'word'
-  c.data.synthetic_vocab_size = 12
-  c.data.synthetic_order = 1
-  c.data.synthetic_tokens = (2000, 400, 400)
+  c.data.synthetic.vocab_size = 12
+  c.data.synthetic.order = 1
+  c.data.synthetic.tokens = (2000, 400, 400)
   c.model.num_layers, c.model.hidden_size, c.model.embed_size = 1, 16, 8
   c.model.dropout = c.model.dropout_output = dropout
   c.model.unroll = 1  # compiles faster; unroll is tested in the model tests
@@ -37,7 +37,7 @@ def tiny_config(num_steps=60, dropout=0.0):
 def test_train_writes_run_files_and_compiles_once(tmp_path):
   config = tiny_config(num_steps=130)  # 62 windows per epoch: crosses 2 epochs
   compiled_before = train_step._cache_size()
-  results = jobs.train_and_evaluate(config, str(tmp_path))
+  results = trainer.train_and_evaluate(config, str(tmp_path))
   assert train_step._cache_size() - compiled_before == 1
   for name in ('config.json', 'vocab.json', 'metrics.jsonl', 'results.json',
                'samples.txt', 'checkpoints', 'best'):
@@ -57,15 +57,15 @@ def test_train_writes_run_files_and_compiles_once(tmp_path):
 
 
 def _final_params(workdir, config):
-  _, state, _ = jobs.load_trained(config, workdir, 'latest')
+  _, state, _ = inference.load_trained(config, workdir, 'latest')
   return jax.device_get(state.params), int(state.step)
 
 
 def test_resumed_run_is_the_same_run(tmp_path):
   straight, broken = str(tmp_path / 'straight'), str(tmp_path / 'broken')
-  jobs.train_and_evaluate(tiny_config(60, dropout=0.2), straight)
-  jobs.train_and_evaluate(tiny_config(30, dropout=0.2), broken)  # stops at 30
-  jobs.train_and_evaluate(tiny_config(60, dropout=0.2), broken)  # resumes
+  trainer.train_and_evaluate(tiny_config(60, dropout=0.2), straight)
+  trainer.train_and_evaluate(tiny_config(30, dropout=0.2), broken)  # stops at 30
+  trainer.train_and_evaluate(tiny_config(60, dropout=0.2), broken)  # resumes
   a, step_a = _final_params(straight, tiny_config(60))
   b, step_b = _final_params(broken, tiny_config(60))
   assert step_a == step_b == 60
@@ -78,35 +78,35 @@ def test_resumed_run_is_the_same_run(tmp_path):
 
 def test_second_invocation_of_a_finished_run_changes_nothing(tmp_path):
   config = tiny_config(20)
-  first = jobs.train_and_evaluate(config, str(tmp_path))
+  first = trainer.train_and_evaluate(config, str(tmp_path))
   mtime = (tmp_path / 'results.json').stat().st_mtime_ns
-  assert jobs.train_and_evaluate(config, str(tmp_path)) == first
+  assert trainer.train_and_evaluate(config, str(tmp_path)) == first
   assert (tmp_path / 'results.json').stat().st_mtime_ns == mtime
 
 
 def test_resume_with_a_different_model_names_the_key(tmp_path):
-  jobs.train_and_evaluate(tiny_config(10), str(tmp_path))
+  trainer.train_and_evaluate(tiny_config(10), str(tmp_path))
   changed = tiny_config(10)
   changed.model.hidden_size = 32
-  with pytest.raises(workdir_lib.RunMismatchError, match='model.hidden_size: 16 -> 32'):
-    jobs.train_and_evaluate(changed, str(tmp_path))
+  with pytest.raises(run_files.RunMismatchError, match='model.hidden_size: 16 -> 32'):
+    trainer.train_and_evaluate(changed, str(tmp_path))
   # How the same model is computed may change (same params, same gradients).
   same_model = tiny_config(20)
   same_model.model.unroll, same_model.model.recurrent_backward = 2, 'autodiff'
-  assert jobs.train_and_evaluate(same_model, str(tmp_path))['steps'] == 20
+  assert trainer.train_and_evaluate(same_model, str(tmp_path))['steps'] == 20
   # --fresh moves the old run aside rather than deleting it.
-  jobs.train_and_evaluate(changed, str(tmp_path), fresh=True)
+  trainer.train_and_evaluate(changed, str(tmp_path), fresh=True)
   assert [p for p in os.listdir(tmp_path.parent) if p.startswith(tmp_path.name + '.old-')]
 
 
 def test_generate_and_eval_from_the_workdir(tmp_path):
   config = tiny_config(20)
-  jobs.train_and_evaluate(config, str(tmp_path))
-  text = jobs.generate(config, str(tmp_path))
+  trainer.train_and_evaluate(config, str(tmp_path))
+  text = inference.generate(config, str(tmp_path))
   assert len(text.split()) == config.generate.length
   config.generate.temperature = 0.0
-  assert jobs.generate(config, str(tmp_path)) == jobs.generate(config, str(tmp_path))
-  scores = jobs.evaluate_checkpoint(config, str(tmp_path), 'valid')
+  assert inference.generate(config, str(tmp_path)) == inference.generate(config, str(tmp_path))
+  scores = inference.evaluate_checkpoint(config, str(tmp_path), 'valid')
   saved = json.loads((tmp_path / 'results.json').read_text())
   np.testing.assert_allclose(scores['ppl'], saved['valid_ppl'], rtol=1e-4)
 
@@ -115,23 +115,23 @@ def test_a_start_that_failed_before_any_checkpoint_does_not_pin_the_config(tmp_p
   broken = tiny_config(10)
   broken.eval.test_batch_size = 100_000  # the test split cannot fill one window
   with pytest.raises(Exception, match='eval.test_batch_size'):
-    jobs.train_and_evaluate(broken, str(tmp_path))
+    trainer.train_and_evaluate(broken, str(tmp_path))
   fixed = tiny_config(10)
   fixed.train.batch_size = 8  # a resume key: refused only once a run has started
-  assert jobs.train_and_evaluate(fixed, str(tmp_path))['steps'] == 10
+  assert trainer.train_and_evaluate(fixed, str(tmp_path))['steps'] == 10
 
 
 def test_keys_added_to_the_codebase_later_do_not_block_resume(tmp_path):
-  jobs.train_and_evaluate(tiny_config(10), str(tmp_path))
+  trainer.train_and_evaluate(tiny_config(10), str(tmp_path))
   saved = json.loads((tmp_path / 'config.json').read_text())
   del saved['model']['forget_bias']  # as if written before the key existed
   (tmp_path / 'config.json').write_text(json.dumps(saved))
-  assert jobs.train_and_evaluate(tiny_config(12), str(tmp_path))['steps'] == 12
+  assert trainer.train_and_evaluate(tiny_config(12), str(tmp_path))['steps'] == 12
   changed = tiny_config(14)
   changed.model.forget_bias = 1.0
   (tmp_path / 'config.json').write_text(json.dumps(saved))
-  with pytest.raises(workdir_lib.RunMismatchError, match='model.forget_bias: 0.0 -> 1.0'):
-    jobs.train_and_evaluate(changed, str(tmp_path))
+  with pytest.raises(run_files.RunMismatchError, match='model.forget_bias: 0.0 -> 1.0'):
+    trainer.train_and_evaluate(changed, str(tmp_path))
 
 
 def test_resume_on_changed_data_names_the_vocabulary_difference(tmp_path):
@@ -142,8 +142,8 @@ def test_resume_on_changed_data_names_the_vocabulary_difference(tmp_path):
   config = tiny_config(5)
   config.data.source, config.data.path = 'files', str(corpus)
   run_dir = str(tmp_path / 'run')
-  jobs.train_and_evaluate(config, run_dir)
+  trainer.train_and_evaluate(config, run_dir)
   (corpus / 'x.train.txt').write_text('a b c e\n' * 200)  # 'd' became 'e'
   config.train.num_steps = 10
-  with pytest.raises(workdir_lib.RunMismatchError, match=r"vocabulary differs .*'d'.*'e'|vocabulary differs"):
-    jobs.train_and_evaluate(config, run_dir)
+  with pytest.raises(run_files.RunMismatchError, match=r"vocabulary differs .*'d'.*'e'|vocabulary differs"):
+    trainer.train_and_evaluate(config, run_dir)

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from rnnlm_jax import configs, data, models
-from rnnlm_jax.train import evaluate as evaluate_lib
-from rnnlm_jax.train import optim, parallel, state as state_lib
+from rnnlm_jax.train import scoring
+from rnnlm_jax.train import optim, parallel, steps
 from rnnlm_jax.train.steps import train_step
 
 VOCAB, BATCH, SEQ = 37, 8, 6
@@ -25,10 +25,10 @@ def _train_steps(devices, dropout, num_steps=4, normalization='token'):
   train_config = configs.base_config().train
   train_config.optimizer, train_config.learning_rate = 'adam', 1e-2
   tx, _ = optim.make_optimizer(train_config, 100, 100)
-  state = state_lib.create_train_state(model, tx, 0, BATCH, SEQ)
+  state = steps.create_train_state(model, tx, 0, BATCH, SEQ)
   state = jax.device_put(state, parallel.replicated(mesh))
   sharding = parallel.batch_sharded(mesh, BATCH)
-  carry = evaluate_lib.initial_carry(model, BATCH, sharding)
+  carry = scoring.initial_carry(model, BATCH, sharding)
   stream = np.random.default_rng(0).integers(0, VOCAB, 1000).astype(np.int32)
   windows = data.bptt_windows(stream, BATCH, SEQ)
   for _ in range(num_steps):

@@ -10,17 +10,21 @@ import numpy as np
 import pytest
 
 from rnnlm_jax import configs, metrics, models
-from rnnlm_jax.train import jobs
+from rnnlm_jax.train import inference, trainer
 from test_train_loop import tiny_config as rnn_tiny_config
 
 V, B, T, M = 13, 2, 6, 8
 
 
 def _cfg(**overrides):
+  """The model section with type 'transformer'; overrides of the
+  transformer's own options go into model.transformer."""
   cfg = configs.base_config().model.to_dict()
-  cfg.update(type='transformer', num_layers=2, d_model=16, num_heads=2, mlp_dim=32,
-             memory_len=M, max_len=32)
-  cfg.update(overrides)
+  cfg.update(type='transformer', num_layers=2)
+  cfg['transformer'].update(d_model=16, num_heads=2, mlp_dim=32, memory_len=M,
+                            max_len=32)
+  for key, value in overrides.items():
+    (cfg['transformer'] if key in cfg['transformer'] else cfg)[key] = value
   return cfg
 
 
@@ -84,13 +88,13 @@ def test_no_memory_makes_windows_independent():
 
 @pytest.mark.parametrize('overrides, key', [
     (dict(type='transfomer'), 'model.type'),
-    (dict(num_heads=3), 'model.num_heads'),
-    (dict(d_model=0), 'model.d_model'),
-    (dict(position='rotary'), 'model.position'),
-    (dict(memory_len=-1), 'model.memory_len'),
-    (dict(max_len=8), 'model.max_len'),
-    (dict(mlp_dim=-4), 'model.mlp_dim'),
-    (dict(attention_dropout=1.0), 'model.attention_dropout'),
+    (dict(num_heads=3), 'model.transformer.num_heads'),
+    (dict(d_model=0), 'model.transformer.d_model'),
+    (dict(position='rotary'), 'model.transformer.position'),
+    (dict(memory_len=-1), 'model.transformer.memory_len'),
+    (dict(max_len=8), 'model.transformer.max_len'),
+    (dict(mlp_dim=-4), 'model.transformer.mlp_dim'),
+    (dict(attention_dropout=1.0), 'model.transformer.attention_dropout'),
 ])
 def test_bad_values_name_the_key(overrides, key):
   with pytest.raises(ValueError, match=key.replace('.', r'\.')):
@@ -99,7 +103,7 @@ def test_bad_values_name_the_key(overrides, key):
 
 def test_window_longer_than_the_position_table_names_max_len():
   model = models.make_model(_cfg(memory_len=4, max_len=8), V)
-  with pytest.raises(ValueError, match=r'model\.max_len'):
+  with pytest.raises(ValueError, match=r'model\.transformer\.max_len'):
     jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros((B, 5), jnp.int32),
                                       model.initial_carry(B), train=False))
 
@@ -114,8 +118,8 @@ def tiny_config(num_steps=60):
   """test_train_loop's tiny synthetic run, with a tiny transformer."""
   c = rnn_tiny_config(num_steps, dropout=0.1)  # exercises the dropout key
   c.model.type = 'transformer'
-  c.model.num_layers, c.model.d_model, c.model.num_heads = 1, 16, 2
-  c.model.mlp_dim, c.model.memory_len, c.model.max_len = 32, 8, 16
+  c.model.num_layers, c.model.transformer.d_model, c.model.transformer.num_heads = 1, 16, 2
+  c.model.transformer.mlp_dim, c.model.transformer.memory_len, c.model.transformer.max_len = 32, 8, 16
   c.model.dropout_output = 0.0
   c.train.eval_every_steps = 30
   return c
@@ -125,7 +129,7 @@ def test_trains_through_the_unchanged_loop(tmp_path):
   """train_step with the carry sharded over 4 devices, eval with the carry,
   the batch-1 test pass, checkpoints, resume check and sampling."""
   config = tiny_config()
-  results = jobs.train_and_evaluate(config, str(tmp_path))
+  results = trainer.train_and_evaluate(config, str(tmp_path))
   losses = [l['loss'] for l in metrics.read_jsonl(str(tmp_path / 'metrics.jsonl'))
             if l['split'] == 'train']
   assert len(losses) == 6 and losses[-1] < 0.8 * losses[0]
@@ -133,5 +137,5 @@ def test_trains_through_the_unchanged_loop(tmp_path):
   assert results['test_ppl'] < 0.8 * 12
   assert json.loads((tmp_path / 'config.json').read_text())['model']['type'] == 'transformer'
   assert len(results['sample'].split()) == 12
-  scores = jobs.evaluate_checkpoint(config, str(tmp_path), 'valid')
+  scores = inference.evaluate_checkpoint(config, str(tmp_path), 'valid')
   assert scores['ppl'] == pytest.approx(results['valid_ppl'], rel=1e-4)

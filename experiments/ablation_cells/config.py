@@ -21,12 +21,7 @@ by the sweep. Hardware/time: NOT YET RUN (9 runs of the small model; hours on
 a CPU, well under an hour each on a GPU).
 """
 
-import os
-
-from rnnlm_jax.sweep import load_module
-
-_SMALL = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                      'zaremba_small', 'config.py')
+from rnnlm_jax import recipes
 
 # cell -> hidden size giving the LSTM-200 parameter count (see the docstring).
 HIDDEN_SIZES = {'lstm': 200, 'gru': 211, 'rnn_tanh': 242}
@@ -36,7 +31,7 @@ SMOKE = {'data.max_train_tokens': 2000}
 
 
 def get_config():
-  return load_module(_SMALL).get_config()
+  return recipes.zaremba('small')
 
 
 def sweep(smoke=False):

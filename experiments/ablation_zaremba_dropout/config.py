@@ -15,18 +15,14 @@ learning_curves.png, written by the sweep. Hardware/time: NOT YET RUN (three
 medium runs: hours each on a GPU).
 """
 
-import os
+from rnnlm_jax import recipes
 
-from rnnlm_jax.sweep import load_module
-
-_MEDIUM = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                       'zaremba_medium', 'config.py')
 RATES = (0.0, 0.25, 0.5)
 SMOKE = {'data.max_train_tokens': 2000}
 
 
 def get_config():
-  return load_module(_MEDIUM).get_config()
+  return recipes.zaremba('medium')
 
 
 def sweep():

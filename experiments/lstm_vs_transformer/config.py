@@ -19,22 +19,17 @@ Results: experiments/lstm_vs_transformer/results.md and learning_curves.png,
 written by the sweep. Hardware/time: NOT YET RUN.
 """
 
-import os
-
-from rnnlm_jax.sweep import load_module
-
-_SMALL = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                      'zaremba_small', 'config.py')
+from rnnlm_jax import recipes
 
 TRANSFORMER = {
     'model.type': 'transformer',
     'model.num_layers': 2,
-    'model.d_model': 188,
-    'model.num_heads': 4,
-    'model.mlp_dim': 0,  # 4 * d_model
-    'model.position': 'learned',
-    'model.memory_len': 64,
-    'model.max_len': 84,  # memory_len + train.seq_len (20)
+    'model.transformer.d_model': 188,
+    'model.transformer.num_heads': 4,
+    'model.transformer.mlp_dim': 0,  # 4 * d_model
+    'model.transformer.position': 'learned',
+    'model.transformer.memory_len': 64,
+    'model.transformer.max_len': 84,  # memory_len + train.seq_len (20)
     'train.optimizer': 'adam',
     'train.learning_rate': 1e-3,
     'train.schedule': 'cosine',
@@ -45,7 +40,7 @@ TRANSFORMER = {
 
 
 def get_config():
-  return load_module(_SMALL).get_config()
+  return recipes.zaremba('small')
 
 
 def sweep():

@@ -18,32 +18,11 @@ yet. (Expect most of a day on one GPU; not feasible on a CPU.) Fill in
 experiments/zaremba_large/README.md from a real run.
 """
 
-import os
-
-from rnnlm_jax.sweep import load_module
-
-# The small model's config: the same data, 2-layer LSTM, SGD at lr 1 with
-# step decay, clipping, loss normalization, evaluation and sampling.
-_SMALL = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                      'zaremba_small', 'config.py')
+from rnnlm_jax import recipes
 
 # Published numbers (Table 1 of the paper), for comparison with results.json.
 PAPER = {'valid_ppl': 82.2, 'test_ppl': 78.4}
 
 
 def get_config():
-  """zaremba_small's config with what the paper changes for this size."""
-  c = load_module(_SMALL).get_config()
-  c.model.hidden_size = 1500
-  c.model.embed_size = 1500
-  c.model.dropout_embed = 0.65
-  c.model.dropout = 0.65
-  c.model.dropout_output = 0.65
-  c.model.init_scale = 0.04
-
-  c.train.seq_len = 35
-  c.train.num_epochs = 55
-  c.train.decay_start_epoch = 14
-  c.train.decay_rate = 1 / 1.15
-  c.train.clip_norm = 10.0
-  return c
+  return recipes.zaremba('large')

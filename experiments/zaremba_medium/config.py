@@ -19,31 +19,11 @@ yet. (Expect hours on a GPU; far too slow for a CPU.) Fill in
 experiments/zaremba_medium/README.md from a real run.
 """
 
-import os
-
-from rnnlm_jax.sweep import load_module
-
-# The small model's config: the same data, 2-layer LSTM, SGD at lr 1 with
-# step decay, clipping, loss normalization, evaluation and sampling.
-_SMALL = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                      'zaremba_small', 'config.py')
+from rnnlm_jax import recipes
 
 # Published numbers (Table 1 of the paper), for comparison with results.json.
 PAPER = {'valid_ppl': 86.2, 'test_ppl': 82.7}
 
 
 def get_config():
-  """zaremba_small's config with what the paper changes for this size."""
-  c = load_module(_SMALL).get_config()
-  c.model.hidden_size = 650
-  c.model.embed_size = 650
-  c.model.dropout_embed = 0.5
-  c.model.dropout = 0.5
-  c.model.dropout_output = 0.5
-  c.model.init_scale = 0.05
-
-  c.train.seq_len = 35
-  c.train.num_epochs = 39
-  c.train.decay_start_epoch = 6
-  c.train.decay_rate = 0.8
-  return c
+  return recipes.zaremba('medium')

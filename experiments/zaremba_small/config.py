@@ -15,34 +15,8 @@ Measured with this exact config on the project's 2-vCPU CPU (shared, nice 19):
 details in experiments/zaremba_small/README.md.
 """
 
-from rnnlm_jax import configs
+from rnnlm_jax import recipes
 
 
 def get_config():
-  """The small model; zaremba_medium and zaremba_large start from it."""
-  c = configs.ptb_config()
-  c.model.cell = 'lstm'
-  c.model.num_layers = 2
-  c.model.hidden_size = 200
-  c.model.embed_size = 200
-  c.model.init_scale = 0.1
-  c.model.forget_bias = 0.0
-
-  c.train.batch_size = 20
-  c.train.seq_len = 20
-  c.train.num_epochs = 13
-  c.train.optimizer = 'sgd'
-  c.train.learning_rate = 1.0
-  c.train.schedule = 'step_decay'
-  c.train.decay_start_epoch = 4
-  c.train.decay_rate = 0.5
-  c.train.clip_norm = 5.0
-  c.train.loss_normalization = 'sequence'
-  c.train.log_every_steps = 200
-
-  c.eval.batch_size = 20  # validation during training (carried state)
-  c.eval.test_batch_size = 1  # final test number, as the paper
-
-  c.generate.prompt = 'the'
-  c.generate.length = 50
-  return c
+  return recipes.zaremba('small')

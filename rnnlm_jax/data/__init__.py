@@ -17,6 +17,7 @@ from rnnlm_jax.data.errors import DataError
 from rnnlm_jax.data.loader import load_corpus
 from rnnlm_jax.data.loader import MODES
 from rnnlm_jax.data.loader import SOURCES
+from rnnlm_jax.data.plans import EpochPlan
 from rnnlm_jax.data.sentences import num_sentence_batches
 from rnnlm_jax.data.sentences import sentence_batches
 from rnnlm_jax.data.text import detokenize
@@ -27,7 +28,7 @@ from rnnlm_jax.data.text import UNK
 from rnnlm_jax.data.vocab import Vocabulary
 
 __all__ = [
-    'Batch', 'Corpus', 'DataError', 'EOS', 'LEVELS', 'MODES', 'SOURCES',
+    'Batch', 'Corpus', 'DataError', 'EpochPlan', 'EOS', 'LEVELS', 'MODES', 'SOURCES',
     'SPLITS', 'UNK', 'Vocabulary', 'bptt_windows', 'detokenize', 'load_corpus',
     'num_bptt_windows', 'num_sentence_batches', 'sentence_batches', 'tokenize',
 ]

@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from rnnlm_jax import registry
 from rnnlm_jax.data import corpus as corpus_lib
 from rnnlm_jax.data import text as text_lib
 from rnnlm_jax.data.corpus import Corpus, SPLITS
@@ -12,7 +13,6 @@ from rnnlm_jax.data.sources import synthetic as synthetic_source
 from rnnlm_jax.data.sources import tfds as tfds_source
 from rnnlm_jax.data.vocab import Vocabulary
 
-SOURCES = ('stdlib', 'files', 'tfds', 'synthetic')
 MODES = ('stream', 'sentence')
 
 
@@ -27,7 +27,7 @@ def _get(data_config, key: str):
 def _check_config(data_config) -> None:
   source, mode = _get(data_config, 'source'), _get(data_config, 'mode')
   if source not in SOURCES:
-    raise DataError(f'data.source={source!r} is not one of {SOURCES}')
+    raise DataError(SOURCES.unknown(source))
   if mode not in MODES:
     raise DataError(f'data.mode={mode!r} is not one of {MODES}')
   text_lib.check_level(_get(data_config, 'level'))
@@ -38,17 +38,6 @@ def _check_config(data_config) -> None:
   if int(_get(data_config, 'vocab_min_count')) < 1:
     raise DataError(f'data.vocab_min_count={data_config.vocab_min_count} '
                     'must be >= 1')
-
-
-def _raw_corpus(data_config) -> corpus_lib.RawCorpus:
-  source = data_config.source
-  if source == 'stdlib':
-    return stdlib_source.load_raw()
-  if source == 'files':
-    return files_source.load_raw(data_config.path, data_config.split_fractions)
-  return tfds_source.load_raw(data_config.tfds_name, data_config.tfds_data_dir,
-                              data_config.tfds_text_key,
-                              data_config.tfds_splits)
 
 
 def _caps(data_config) -> dict:
@@ -64,13 +53,12 @@ def _synthetic_corpus(data_config, vocab: Vocabulary | None) -> Corpus:
     raise DataError(f"data.level={data_config.level!r} does not fit "
                     "data.source='synthetic' (tokens are words 's0', 's1', "
                     "...); set data.level='word'")
-  v = int(data_config.synthetic_vocab_size)
-  # No seed key in data.* yet: the chain is fixed (seed 0) unless the config
-  # grows a `synthetic_seed`; config.seed deliberately does not change it.
-  seed = int(data_config.get('synthetic_seed', 0))
+  v = int(data_config.synthetic.vocab_size)
+  # The chain is fixed (seed 0): config.seed changes the model's init and
+  # data order, never the corpus it is compared on.
   _, symbols, nll, fingerprint = synthetic_source.generate(
-      v, int(data_config.synthetic_order), float(data_config.synthetic_alpha),
-      data_config.synthetic_tokens, seed)
+      v, int(data_config.synthetic.order), float(data_config.synthetic.alpha),
+      data_config.synthetic.tokens, 0)
   names = synthetic_source.token_names(v)
   if vocab is None:
     vocab = Vocabulary.build(
@@ -88,6 +76,37 @@ def _synthetic_corpus(data_config, vocab: Vocabulary | None) -> Corpus:
                 fingerprint=fingerprint, oracle_nll=oracle, **streams)
 
 
+def _text_corpus(load_raw):
+  """A source of raw text per split -> tokenized, encoded Corpus."""
+
+  def load(data_config, vocab: Vocabulary | None) -> Corpus:
+    raw = load_raw(data_config)
+    level = data_config.level
+    vocab, ids = corpus_lib.encode_texts(
+        raw.texts, level, bool(data_config.lowercase), vocab,
+        max_size=int(data_config.vocab_max_size),
+        min_count=int(data_config.vocab_min_count))
+    caps = _caps(data_config)
+    streams = {s: corpus_lib.readonly(corpus_lib.cap_tokens(ids[s], caps[s]))
+               for s in SPLITS}
+    return Corpus(name=raw.name, level=level, vocab=vocab,
+                  fingerprint=raw.fingerprint, **streams)
+
+  return load
+
+
+# data.source -> (data config, vocab or None) -> Corpus. A text source's own
+# options live in its sub-dict of the data config (e.g. data.tfds.name).
+SOURCES = registry.Registry('data.source')
+SOURCES.register('stdlib', _text_corpus(lambda d: stdlib_source.load_raw()))
+SOURCES.register('files', _text_corpus(
+    lambda d: files_source.load_raw(d.path, d.split_fractions)))
+SOURCES.register('tfds', _text_corpus(
+    lambda d: tfds_source.load_raw(d.tfds.name, d.tfds.data_dir,
+                                   d.tfds.text_key, d.tfds.splits)))
+SOURCES.register('synthetic', _synthetic_corpus)
+
+
 def load_corpus(data_config, vocab: Vocabulary | None = None) -> Corpus:
   """Loads the corpus that `data_config` (the config's `data` section) names.
 
@@ -103,16 +122,4 @@ def load_corpus(data_config, vocab: Vocabulary | None = None) -> Corpus:
     smoke runs share ids with full runs.
   """
   _check_config(data_config)
-  if data_config.source == 'synthetic':
-    return _synthetic_corpus(data_config, vocab)
-  raw = _raw_corpus(data_config)
-  level = data_config.level
-  vocab, ids = corpus_lib.encode_texts(
-      raw.texts, level, bool(data_config.lowercase), vocab,
-      max_size=int(data_config.vocab_max_size),
-      min_count=int(data_config.vocab_min_count))
-  caps = _caps(data_config)
-  streams = {s: corpus_lib.readonly(corpus_lib.cap_tokens(ids[s], caps[s]))
-             for s in SPLITS}
-  return Corpus(name=raw.name, level=level, vocab=vocab,
-                fingerprint=raw.fingerprint, **streams)
+  return SOURCES.get(data_config.source)(data_config, vocab)

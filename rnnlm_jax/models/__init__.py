@@ -1,8 +1,8 @@
 """Recurrent language models (RNN, LSTM, GRU) in flax.linen, and a transformer.
 
 Public API:
-  RecurrentLM, TransformerLM, make_model(config.model, vocab_size) (dispatches
-  on model.type), count_params(params);
+  RecurrentLM, TransformerLM, make_model(config.model, vocab_size) (the
+  MODEL_TYPES entry model.type names), count_params(params);
   cells: CELLS, RecurrentLayer, initial_carry, cell_step.
 """
 
@@ -11,7 +11,8 @@ from rnnlm_jax.models.cells import RecurrentLayer
 from rnnlm_jax.models.cells import cell_step
 from rnnlm_jax.models.cells import initial_carry
 from rnnlm_jax.models.factory import DTYPES
-from rnnlm_jax.models.factory import TYPES
+from rnnlm_jax.models.factory import MODEL_TYPES
+from rnnlm_jax.models.factory import ModelType
 from rnnlm_jax.models.factory import make_model
 from rnnlm_jax.models.factory import validate
 from rnnlm_jax.models.rnn_lm import RecurrentLM
@@ -19,7 +20,7 @@ from rnnlm_jax.models.rnn_lm import count_params
 from rnnlm_jax.models.transformer import TransformerLM
 
 __all__ = [
-    'CELLS', 'DTYPES', 'RecurrentLM', 'RecurrentLayer', 'TYPES',
+    'CELLS', 'DTYPES', 'MODEL_TYPES', 'ModelType', 'RecurrentLM', 'RecurrentLayer',
     'TransformerLM', 'cell_step', 'count_params', 'initial_carry', 'make_model',
     'validate',
 ]

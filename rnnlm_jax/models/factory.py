@@ -1,23 +1,26 @@
-"""Builds the LM of the `model` section of the config, validated.
+"""Builds the model of the `model` section of the config, validated.
 
-`model.type` picks it: 'rnn' (RecurrentLM, the default) or 'transformer'
-(TransformerLM); both have the same call/carry interface.
+`model.type` names an entry of MODEL_TYPES: 'rnn' (RecurrentLM, the default)
+or 'transformer' (TransformerLM, options in model.transformer); every entry
+has the same call/carry interface. A new model type is one `register` call
+with its class and a function from the config section to its fields.
 
 Bad values fail here, at startup, with a one-line ValueError that names the
 config key, instead of as a shape error deep inside jit.
 """
 
+import dataclasses
 import numbers
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import jax
 import jax.numpy as jnp
 
+from rnnlm_jax import registry
 from rnnlm_jax.models import cells
 from rnnlm_jax.models.rnn_lm import RecurrentLM
 from rnnlm_jax.models.transformer import TransformerLM
 
-TYPES = ('rnn', 'transformer')
 POSITIONS = ('learned', 'sinusoidal')
 DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
 DROPOUT_KINDS = ('standard', 'locked')
@@ -39,22 +42,29 @@ def _fail(key: str, value: Any, requirement: str) -> None:
   raise ValueError(f'model.{key}={value!r} {requirement}')
 
 
+def _lookup(cfg: Mapping[str, Any], key: str) -> Any:
+  """cfg[key] for a dotted key: 'transformer.d_model' -> cfg['transformer']['d_model']."""
+  for part in key.split('.'):
+    cfg = cfg[part]
+  return cfg
+
+
 def _positive_int(cfg: Mapping[str, Any], key: str) -> int:
-  value = cfg[key]
+  value = _lookup(cfg, key)
   if not _is_int(value) or value < 1:
     _fail(key, value, 'must be a positive integer')
   return int(value)
 
 
 def _rate(cfg: Mapping[str, Any], key: str) -> float:
-  value = cfg[key]
+  value = _lookup(cfg, key)
   if not _is_real(value) or not 0.0 <= value < 1.0:
     _fail(key, value, 'must be a dropout rate in [0, 1)')
   return float(value)
 
 
 def _number(cfg: Mapping[str, Any], key: str, minimum: float | None) -> float:
-  value = cfg[key]
+  value = _lookup(cfg, key)
   if not _is_real(value) or (minimum is not None and value < minimum):
     _fail(key, value, 'must be a number' +
           ('' if minimum is None else f' >= {minimum}'))
@@ -78,17 +88,10 @@ BACKWARDS = ('after_loop', 'autodiff')
 def _weight_grad_after_loop(cfg: Mapping[str, Any]) -> bool:
   """model.recurrent_backward -> whether d(kernel_hh) is computed after the
   backward loop (see configs.py)."""
-  value = cfg.get('recurrent_backward', 'after_loop')  # dicts from before the key
+  value = cfg['recurrent_backward']
   if value not in BACKWARDS:
     _fail('recurrent_backward', value, f'is not one of {BACKWARDS}')
   return value == 'after_loop'
-
-
-def _type(cfg: Mapping[str, Any]) -> str:
-  model_type = cfg.get('type', 'rnn')  # dicts from before the key existed
-  if model_type not in TYPES:
-    _fail('type', model_type, f'is not one of {TYPES}')
-  return model_type
 
 
 def _common(cfg: Mapping[str, Any]) -> dict[str, Any]:
@@ -108,38 +111,38 @@ def _common(cfg: Mapping[str, Any]) -> dict[str, Any]:
 
 def _validate_transformer(cfg: Mapping[str, Any]) -> dict[str, Any]:
   for key, off in RNN_ONLY.items():
-    if cfg.get(key, off) != off:  # silently ignoring it would mislead
+    if cfg[key] != off:  # silently ignoring it would mislead
       _fail(key, cfg[key], f"is only for model.type='rnn' (use {off!r})")
   fields = _common(cfg)
-  d_model = _positive_int(cfg, 'd_model')
-  num_heads = _positive_int(cfg, 'num_heads')
+  t = cfg['transformer']  # its own options
+  d_model = _positive_int(cfg, 'transformer.d_model')
+  num_heads = _positive_int(cfg, 'transformer.num_heads')
   if d_model % num_heads:
-    _fail('num_heads', num_heads, f'must divide model.d_model={d_model}')
-  mlp_dim = cfg['mlp_dim']
+    _fail('transformer.num_heads', num_heads,
+          f'must divide model.transformer.d_model={d_model}')
+  mlp_dim = t['mlp_dim']
   if not _is_int(mlp_dim) or mlp_dim < 0:
-    _fail('mlp_dim', mlp_dim, 'must be an int >= 0 (0: 4 * d_model)')
-  if cfg['position'] not in POSITIONS:
-    _fail('position', cfg['position'], f'is not one of {POSITIONS}')
-  memory_len = cfg['memory_len']
+    _fail('transformer.mlp_dim', mlp_dim, 'must be an int >= 0 (0: 4 * d_model)')
+  if t['position'] not in POSITIONS:
+    _fail('transformer.position', t['position'], f'is not one of {POSITIONS}')
+  memory_len = t['memory_len']
   if not _is_int(memory_len) or memory_len < 0:
-    _fail('memory_len', memory_len, 'must be an int >= 0')
-  max_len = _positive_int(cfg, 'max_len')
-  if cfg['position'] == 'learned' and max_len <= memory_len:
-    _fail('max_len', max_len, f'must exceed model.memory_len={memory_len}')
+    _fail('transformer.memory_len', memory_len, 'must be an int >= 0')
+  max_len = _positive_int(cfg, 'transformer.max_len')
+  if t['position'] == 'learned' and max_len <= memory_len:
+    _fail('transformer.max_len', max_len,
+          f'must exceed model.transformer.memory_len={memory_len}')
   fields.update(
       d_model=d_model, num_heads=num_heads, mlp_dim=int(mlp_dim or 4 * d_model),
-      position=cfg['position'], memory_len=int(memory_len), max_len=max_len,
-      attention_dropout=_rate(cfg, 'attention_dropout'))
+      position=t['position'], memory_len=int(memory_len), max_len=max_len,
+      attention_dropout=_rate(cfg, 'transformer.attention_dropout'))
   return fields
 
 
-def validate(cfg: Mapping[str, Any]) -> dict[str, Any]:
-  """Checks the `model` config section; returns the model's field values."""
-  if _type(cfg) == 'transformer':
-    return _validate_transformer(cfg)
+def _validate_rnn(cfg: Mapping[str, Any]) -> dict[str, Any]:
   if cfg['cell'] not in cells.CELLS:
     raise ValueError(cells.CELLS.unknown(cfg['cell']))
-  options = cfg.get(cfg['cell'], None)  # the cell's own nested settings
+  options = cfg.get(cfg['cell'], None)  # the cell's own settings, if any
   fields = _common(cfg)
   fields.update(
       cell=cfg['cell'],
@@ -156,20 +159,37 @@ def validate(cfg: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _awd(cfg: Mapping[str, Any]) -> dict[str, Any]:
-  """The AWD-LSTM regularizer fields; dicts older than the keys get 'off'."""
-  kind = cfg.get('dropout_kind', 'standard')
+  """The AWD-LSTM regularizer fields."""
+  kind = cfg['dropout_kind']
   if kind not in DROPOUT_KINDS:
     _fail('dropout_kind', kind, f'is not one of {DROPOUT_KINDS}')
-  rates = {}
-  for key in ('dropout_embed_rows', 'weight_drop'):
-    rates[key] = _rate(cfg, key) if key in cfg else 0.0
-  return dict(dropout_kind=kind, **rates)
+  return dict(dropout_kind=kind,
+              **{key: _rate(cfg, key) for key in ('dropout_embed_rows', 'weight_drop')})
 
 
-def make_model(model_config: Mapping[str, Any],
-               vocab_size: int) -> RecurrentLM | TransformerLM:
-  """The LM for `config.model` (an ml_collections.ConfigDict or a dict)."""
+@dataclasses.dataclass(frozen=True)
+class ModelType:
+  """A model class and the function from the `model` config section to its
+  constructor fields (validated; raises a one-line ValueError)."""
+  cls: Any
+  fields: Callable[[Mapping[str, Any]], dict[str, Any]]
+
+
+MODEL_TYPES: registry.Registry[ModelType] = registry.Registry('model.type')
+MODEL_TYPES.register('rnn', ModelType(RecurrentLM, _validate_rnn))
+MODEL_TYPES.register('transformer', ModelType(TransformerLM, _validate_transformer))
+
+
+def validate(cfg: Mapping[str, Any]) -> dict[str, Any]:
+  """Checks the `model` config section; returns the model's field values."""
+  if cfg['type'] not in MODEL_TYPES:
+    raise ValueError(MODEL_TYPES.unknown(cfg['type']))
+  return MODEL_TYPES.get(cfg['type']).fields(cfg)
+
+
+def make_model(model_config: Mapping[str, Any], vocab_size: int):
+  """The model for `config.model` (an ml_collections.ConfigDict or a dict)."""
   if not _is_int(vocab_size) or vocab_size < 1:
     raise ValueError(f'vocab_size={vocab_size!r} must be a positive integer')
-  cls = TransformerLM if _type(model_config) == 'transformer' else RecurrentLM
-  return cls(vocab_size=vocab_size, **validate(model_config))
+  spec = MODEL_TYPES.get(model_config['type'])
+  return spec.cls(vocab_size=vocab_size, **spec.fields(model_config))

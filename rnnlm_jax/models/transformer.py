@@ -128,7 +128,7 @@ class TransformerLM(nn.Module):
     span = ids.shape[1]
     if self.position == 'learned' and span > self.max_len:
       raise ValueError(
-          f'model.max_len={self.max_len} is too small: memory_len '
+          f'model.transformer.max_len={self.max_len} is too small: memory_len '
           f'{self.memory_len} + window {num_new} = {span} positions')
     real = ids != EMPTY
     positions = jnp.maximum(jnp.cumsum(real, axis=1) - 1, 0)  # [B, S]

@@ -1,4 +1,4 @@
-"""Pure, jit-compiled train and eval steps.
+"""The training state and the pure, jit-compiled train and eval steps.
 
 Both take the global batch; under jit with the batch sharded over the mesh's
 `data` axis XLA turns the sums into all-reduces, so the same code runs on one
@@ -11,12 +11,56 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import optax
+from flax.training import train_state
 
 from rnnlm_jax.data import Batch  # inputs, targets int32 [B, T]; mask float32 [B, T]
 from rnnlm_jax.models import regularizers
-from rnnlm_jax.train.state import TrainState
 
 Carry = Any  # tuple over layers of tuples of [B, H] float32 arrays
+
+class TrainState(train_state.TrainState):
+  """flax's TrainState plus the dropout base key and a divergence counter.
+
+  rng: raw uint32 key (not a typed key, so Orbax saves it like any array)
+    that per-step dropout keys are folded from.
+  nonfinite_run: int32, consecutive steps skipped for a NaN/inf loss or
+    gradient norm.
+  """
+  rng: jax.Array
+  nonfinite_run: jax.Array
+
+
+def create_train_state(model, tx: optax.GradientTransformation, seed: int,
+                       batch_size: int, seq_len: int,
+                       sharding: jax.sharding.Sharding | None = None) -> TrainState:
+  """Initializes parameters from `seed` (same seed, same params on every host).
+
+  One jit for init + optimizer init: op-by-op it would compile dozens of tiny
+  programs. `sharding` (e.g. replicated over the mesh) places the result.
+  """
+
+  def init(seed_key):
+    init_key, dropout_key = jax.random.split(seed_key)
+    tokens = jnp.zeros((batch_size, seq_len), jnp.int32)
+    carry = model.initial_carry(batch_size)
+    params = model.init({'params': init_key}, tokens, carry, train=False)['params']
+    return TrainState.create(apply_fn=model.apply, params=params, tx=tx,
+                             rng=dropout_key,
+                             nonfinite_run=jnp.zeros((), jnp.int32))
+
+  return jax.jit(init, out_shardings=sharding)(jax.random.PRNGKey(seed))
+
+
+def checkpointable(state: TrainState) -> dict[str, Any]:
+  """The array part of the state (what Orbax stores; apply_fn/tx are code)."""
+  return {'step': state.step, 'params': state.params,
+          'opt_state': state.opt_state, 'rng': state.rng,
+          'nonfinite_run': state.nonfinite_run}
+
+
+def from_checkpointable(state: TrainState, tree: dict[str, Any]) -> TrainState:
+  return state.replace(**tree)
+
 
 
 def token_nll(logits: jax.Array, targets: jax.Array, mask: jax.Array) -> jax.Array:
@@ -144,10 +188,11 @@ def skip_unless(finite: jax.Array, updated: TrainState,
       nonfinite_run=jnp.where(finite, 0, old.nonfinite_run + 1))
 
 
-@functools.partial(jax.jit, donate_argnames=('carry',))
-def eval_step(state: TrainState, batch: Batch, carry: Carry):
+@functools.partial(jax.jit, static_argnames=('model',),
+                   donate_argnames=('carry',))
+def eval_step(params, model, batch: Batch, carry: Carry):
   """Summed NLL (nats) and token count of one window, and the next carry."""
-  logits, new_carry = state.apply_fn({'params': state.params}, batch.inputs,
-                                     carry, train=False)
+  logits, new_carry = model.apply({'params': params}, batch.inputs, carry,
+                                  train=False)
   nll = token_nll(logits, batch.targets, batch.mask)
   return nll.sum(), batch.mask.sum(), new_carry

@@ -14,7 +14,7 @@ import os
 import pathlib
 from typing import Sequence
 
-from rnnlm_jax.data.corpus import RawCorpus, SPLITS, md5_of
+from rnnlm_jax.data.corpus import md5_of, RawCorpus, SPLITS
 from rnnlm_jax.data.errors import DataError
 
 _PATTERNS = {

@@ -13,7 +13,7 @@ import os
 import pathlib
 import sysconfig
 
-from rnnlm_jax.data.corpus import RawCorpus, SPLITS, md5_of
+from rnnlm_jax.data.corpus import md5_of, RawCorpus, SPLITS
 
 # Directory names never descended into: third-party code and test suites
 # (test, tests, idlelib/idle_test, lib2to3/tests, ...).

@@ -20,7 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
-from rnnlm_jax.data.corpus import SPLITS, md5_of
+from rnnlm_jax.data.corpus import md5_of, SPLITS
 from rnnlm_jax.data.errors import DataError
 
 _MAX_TABLE = 50_000_000  # V**(k+1) probabilities; ~400 MB as float64
@@ -50,10 +50,10 @@ def make_chain(vocab_size: int, order: int, alpha: float,
   """Draws the transition table, rows ~ Dirichlet(alpha * ones(V))."""
   if vocab_size < 2 or order < 0 or alpha <= 0:
     raise DataError(
-        f'data.synthetic_vocab_size={vocab_size} (>= 2), synthetic_order='
+        f'data.synthetic.vocab_size={vocab_size} (>= 2), synthetic_order='
         f'{order} (>= 0) and synthetic_alpha={alpha} (> 0) are out of range')
   if vocab_size ** (order + 1) > _MAX_TABLE:
-    raise DataError(f'data.synthetic_vocab_size={vocab_size} ** '
+    raise DataError(f'data.synthetic.vocab_size={vocab_size} ** '
                     f'(synthetic_order={order} + 1) transition table is too '
                     f'big (> {_MAX_TABLE:,}); lower one of them')
   probs = rng.dirichlet(np.full(vocab_size, float(alpha)),
@@ -149,7 +149,7 @@ def generate(vocab_size: int, order: int, alpha: float,
   """
   lengths = tuple(int(n) for n in lengths)
   if len(lengths) != 3 or min(lengths) < 1:
-    raise DataError(f'data.synthetic_tokens={lengths} must be 3 positive '
+    raise DataError(f'data.synthetic.tokens={lengths} must be 3 positive '
                     'lengths (train, valid, test)')
   chain_rng, *split_rngs = [np.random.default_rng(s) for s in
                             np.random.SeedSequence(seed).spawn(4)]

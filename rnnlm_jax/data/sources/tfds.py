@@ -13,7 +13,7 @@ every example ends in '<eos>'.
 
 from typing import Sequence
 
-from rnnlm_jax.data.corpus import RawCorpus, SPLITS, md5_of
+from rnnlm_jax.data.corpus import md5_of, RawCorpus, SPLITS
 from rnnlm_jax.data.errors import DataError
 
 
@@ -29,7 +29,7 @@ def _as_text(value, where: str) -> str:
     value = value.item()  # numpy scalar from tfds.as_numpy
   if not isinstance(value, bytes):
     raise DataError(f'{where} is a {type(value).__name__}, not text; set '
-                    'data.tfds_text_key to a Text feature')
+                    'data.tfds.text_key to a Text feature')
   try:
     return value.decode('utf-8')
   except UnicodeDecodeError as e:
@@ -40,7 +40,7 @@ def _join(examples, text_key: str, where: str) -> str:
   parts = []
   for i, example in enumerate(examples):
     if text_key not in example:
-      raise DataError(f'{where}: data.tfds_text_key={text_key!r} is not a '
+      raise DataError(f'{where}: data.tfds.text_key={text_key!r} is not a '
                       f'feature; features are {sorted(example)}')
     text = _as_text(example[text_key], f'{where} example {i}')
     parts.append(text if text.endswith('\n') else text + '\n')
@@ -70,7 +70,7 @@ def _tf_available() -> bool:
 def read_splits(name: str, data_dir: str | None, splits: Sequence[str]):
   """{split name: examples}; every tfds failure becomes a one-line DataError."""
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  where = f'data.tfds_name={name!r} (data.tfds_data_dir={data_dir or ""!r})'
+  where = f'data.tfds.name={name!r} (data.tfds.data_dir={data_dir or ""!r})'
   try:
     return _read_with_data_source(tfds, name, data_dir, splits)
   except tfds.core.registered.DatasetNotFoundError:
@@ -94,10 +94,10 @@ def load_raw(name: str, data_dir: str, text_key: str,
              splits: Sequence[str]) -> RawCorpus:
   """The three splits `splits` (train, valid, test order) of tfds `name`."""
   if not name:
-    raise DataError("data.tfds_name is empty; set it, e.g. 'tiny_shakespeare'")
+    raise DataError("data.tfds.name is empty; set it, e.g. 'tiny_shakespeare'")
   splits = tuple(splits)
   if len(splits) != 3:
-    raise DataError(f'data.tfds_splits={splits} must name 3 splits (train, '
+    raise DataError(f'data.tfds.splits={splits} must name 3 splits (train, '
                     'valid, test), e.g. ("train", "validation", "test")')
   examples = read_splits(name, data_dir or None, splits)
   texts = {ours: _join(examples[theirs], text_key, f'tfds {name}[{theirs}]')

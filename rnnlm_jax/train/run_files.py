@@ -19,7 +19,7 @@ import ml_collections
 from etils import epath
 
 from rnnlm_jax import configs, data
-from rnnlm_jax.train import distributed
+from rnnlm_jax.train import parallel
 
 # Keys that must not change when a run is resumed: they change what the
 # checkpoint means (shapes, vocabulary, data order). Anything else (epochs,
@@ -56,6 +56,8 @@ def config_difference(saved: dict, current: dict) -> str | None:
   old, new = flatten(saved), flatten(current)
   defaults = flatten(config_dict(configs.base_config()))
   for key in sorted(set(old) | set(new)):
+    if key not in new:  # a key the codebase no longer has
+      continue
     if key in FREE_KEYS or not any(
         key == k or key.startswith(k + '.') for k in RESUME_KEYS):
       continue
@@ -99,19 +101,19 @@ def prepare(config: ml_collections.ConfigDict, workdir: str,
           'pass --fresh to move it aside and start anew, or use another --workdir')
   # Multi-host: everyone has read the old config before process 0 replaces
   # it, and sees the new one only once it is complete.
-  distributed.sync('rnnlm_jax.workdir.prepare.read')
+  parallel.sync('rnnlm_jax.workdir.prepare.read')
   if _is_main():
     if fresh and exists:
       stamp = datetime.datetime.now().strftime('%Y%m%d-%H%M%S')
       path.rename(path.parent / f'{path.name}.old-{stamp}')
     path.mkdir(parents=True, exist_ok=True)
     saved_config.write_text(config.to_json_best_effort(indent=2) + '\n')
-  distributed.sync('rnnlm_jax.workdir.prepare.written')
+  parallel.sync('rnnlm_jax.workdir.prepare.written')
 
 
-def load_corpus(config: ml_collections.ConfigDict, workdir: str) -> data.Corpus:
-  """Loads the data; on resume, insists the vocabulary is the saved one."""
-  corpus = data.load_corpus(config.data)
+def load_data(task, config: ml_collections.ConfigDict, workdir: str):
+  """The task's data; on resume, insists the vocabulary is the saved one."""
+  corpus = task.load_data(config)
   vocab_path = epath.Path(workdir) / 'vocab.json'
   exists = vocab_path.exists() and has_started(workdir)
   if exists:
@@ -121,10 +123,10 @@ def load_corpus(config: ml_collections.ConfigDict, workdir: str) -> data.Corpus:
       raise RunMismatchError(
           f'vocabulary differs from the one {workdir} was trained with '
           f'({difference}): the data changed; pass --fresh to start anew')
-  distributed.sync('rnnlm_jax.workdir.vocab.read')
+  parallel.sync('rnnlm_jax.workdir.vocab.read')
   if not exists and _is_main():
     vocab_path.write_text(json.dumps(corpus.vocab.tokens) + '\n')
-  distributed.sync('rnnlm_jax.workdir.vocab.written')
+  parallel.sync('rnnlm_jax.workdir.vocab.written')
   return corpus
 
 

@@ -25,7 +25,7 @@ import numpy as np
 from rnnlm_jax.data.batching import Batch, check_rows
 
 
-class Window(NamedTuple):
+class BpttWindow(NamedTuple):
   offset: int  # first input position in each row
   length: int  # tokens per row, also the batch's T
 
@@ -53,7 +53,7 @@ def max_distinct_lengths(seq_len: int, std: float, bucket: int) -> int:
 
 
 def epoch_plan(num_windows: int, row_len: int, seq_len: int, *, seed: int,
-               epoch: int, p_full: float, std: float, bucket: int) -> list[Window]:
+               epoch: int, p_full: float, std: float, bucket: int) -> list[BpttWindow]:
   """The `num_windows` windows of one epoch over rows of `row_len` tokens."""
   rng = np.random.default_rng([seed, epoch])
   plan, offset = [], 0
@@ -63,12 +63,12 @@ def epoch_plan(num_windows: int, row_len: int, seq_len: int, *, seed: int,
     length = min(length, row_len - 1)  # only on data too small for the bucket
     if offset + length > row_len - 1:
       offset = 0  # overshoot: read the rows again from their start
-    plan.append(Window(offset, length))
+    plan.append(BpttWindow(offset, length))
     offset += length
   return plan
 
 
-def windows(stream: np.ndarray, batch_size: int, plan: list[Window], *,
+def windows(stream: np.ndarray, batch_size: int, plan: list[BpttWindow], *,
             start: int = 0, rows: tuple[int, int] | None = None
             ) -> Iterator[Batch]:
   """Batches of `plan[start:]`: inputs/targets int32, mask f32, [b-a, length].

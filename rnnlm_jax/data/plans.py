@@ -1,0 +1,87 @@
+"""The batching policy of a training run: which batches make epoch e.
+
+`EpochPlan` answers the two questions the training loop asks, from the data
+config and the corpus alone: how many steps an epoch has, and the batches of
+epoch e from batch `start` on (this process's `rows` of each). Three policies,
+chosen by the config:
+
+  stream     contiguous TBPTT windows of train.seq_len (data.batching);
+  sentence   one padded, masked sentence per row, shuffled per epoch
+             (data.sentences);
+  variable   AWD-LSTM's variable BPTT lengths (data.variable_bptt).
+
+Every epoch's batches are a pure function of (config, epoch), so a resumed run
+reads the same batches from the same step.
+"""
+
+import dataclasses
+from typing import Iterator
+
+import ml_collections
+
+from rnnlm_jax.data import batching, sentences, variable_bptt
+from rnnlm_jax.data.batching import Batch
+from rnnlm_jax.data.corpus import Corpus
+from rnnlm_jax.data.errors import DataError
+
+
+@dataclasses.dataclass(frozen=True)
+class EpochPlan:
+  """The training batches of a corpus under one config (see module doc)."""
+  config: ml_collections.ConfigDict
+  corpus: Corpus
+
+  @property
+  def steps_per_epoch(self) -> int:
+    t = self.config.train
+    if self.config.data.mode == 'sentence':
+      return sentences.num_sentence_batches(
+          self.corpus.train, self.corpus.boundary_id, t.batch_size, t.seq_len)
+    return batching.num_bptt_windows(len(self.corpus.train), t.batch_size,
+                                     t.seq_len)
+
+  @property
+  def resets_carry(self) -> bool:
+    """Whether every batch starts from a zero state (independent sentences)."""
+    return self.config.data.mode == 'sentence'
+
+  def batches(self, epoch: int, start: int = 0,
+              rows: tuple[int, int] | None = None) -> Iterator[Batch]:
+    """Epoch `epoch`'s batches from batch `start` on, rows [a, b) of each."""
+    t, stream = self.config.train, self.corpus.train
+    if self.config.data.mode == 'sentence':
+      return sentences.sentence_batches(
+          stream, self.corpus.boundary_id, t.batch_size, t.seq_len,
+          shuffle_seed=self.config.seed + epoch, start=start, rows=rows)
+    if t.variable_bptt:
+      plan = variable_bptt.epoch_plan(
+          self.steps_per_epoch, len(stream) // t.batch_size, t.seq_len,
+          seed=self.config.seed, epoch=epoch, p_full=t.bptt_p_full,
+          std=t.bptt_std, bucket=t.bptt_bucket)
+      return variable_bptt.windows(stream, t.batch_size, plan, start=start,
+                                   rows=rows)
+    return batching.bptt_windows(stream, t.batch_size, t.seq_len, start=start,
+                                 rows=rows)
+
+  def lr_scale(self, window_length: int) -> float | None:
+    """Variable BPTT's learning-rate factor for a window (None: no scaling)."""
+    if not self.config.train.variable_bptt:
+      return None
+    return variable_bptt.lr_scale(window_length, self.config.train.seq_len)
+
+  def check_split_sizes(self) -> None:
+    """Fails at start-up, naming the split, if one cannot fill one window."""
+    t, e = self.config.train, self.config.eval
+    eval_len = e.seq_len or t.seq_len
+    needs = [('valid', e.batch_size, eval_len, 'eval.batch_size'),
+             ('test', e.test_batch_size, eval_len, 'eval.test_batch_size')]
+    if self.config.data.mode == 'stream':
+      needs.insert(0, ('train', t.batch_size, t.seq_len, 'train.batch_size'))
+    for split, batch_size, seq_len, key in needs:
+      tokens = len(self.corpus.split(split))
+      if batching.num_bptt_windows(tokens, batch_size, seq_len,
+                                   drop_last=split == 'train') == 0:
+        raise DataError(
+            f'the {split} split has {tokens:,} tokens, too few for {key}='
+            f'{batch_size} x seq_len={seq_len}; use a smaller {key} or '
+            'seq_len, or more data')

@@ -1,0 +1,62 @@
+"""Tasks: what the one training driver needs to know about a kind of problem.
+
+A task says what its data is, how it batches an epoch, which model it
+trains, how a split is scored and what a finished run shows of itself. The
+driver (rnnlm_jax.train.trainer) does the rest the same way for every task:
+mesh, optimizer, train_step, checkpoints, exact resume, SIGTERM, metrics.
+
+  load_data(config, vocab) -> dataset          (.vocab, .name, .fingerprint,
+                                                .level, .split(name))
+  plan(config, dataset) -> data.EpochPlan-like (steps_per_epoch, batches(),
+                                                resets_carry, lr_scale(),
+                                                check_split_sizes())
+  make_model(config, dataset) -> flax module   (call: (inputs, carry, train=)
+                                                -> (logits, carry);
+                                                initial_carry(batch_size))
+  score(params, model, dataset, split, batch_size, config, mesh, method)
+      -> {'loss', 'ppl', 'bits', 'tokens'}
+  show(model, params, dataset, config) -> str  (a sample, translations, ...)
+
+`config.task` names the entry of TASKS; 'lm' (language modelling on a token
+stream, also sentence mode) is the default.
+"""
+
+import dataclasses
+from typing import Any, Callable
+
+from rnnlm_jax import data, models, registry, sampling
+from rnnlm_jax.train import scoring
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+  load_data: Callable[..., Any]
+  plan: Callable[..., Any]
+  make_model: Callable[..., Any]
+  score: Callable[..., dict]
+  show: Callable[..., str]
+
+
+TASKS: registry.Registry[Task] = registry.Registry('task')
+
+
+def _lm_score(params, model, corpus, split, batch_size, config, mesh,
+              method='static'):
+  return scoring.score_stream(
+      params, model, corpus.split(split), batch_size=batch_size,
+      seq_len=config.eval.seq_len or config.train.seq_len, mesh=mesh,
+      method=method, eval_config=config.eval)
+
+
+TASKS.register('lm', Task(
+    load_data=lambda config, vocab=None: data.load_corpus(config.data, vocab),
+    plan=data.EpochPlan,
+    make_model=lambda config, corpus: models.make_model(config.model,
+                                                        len(corpus.vocab)),
+    score=_lm_score,
+    show=lambda model, params, corpus, config: sampling.sample_text(
+        model, params, corpus.vocab, corpus.level, config.generate)))
+
+
+def get(config) -> Task:
+  return TASKS.get(config.get('task', 'lm'))

@@ -1,0 +1,467 @@
+"""The training driver: `train_and_evaluate(config, workdir)` is the whole job.
+
+Running it again on the same workdir resumes from the latest checkpoint: step,
+optimizer, dropout key, data position (a function of the step: batches come
+in a fixed order), the hidden state carried into the next window and the
+validation bookkeeping all come back. A finished run prints its results and
+changes nothing.
+
+With AWD-LSTM's fine-tuning stage on (train.finetune_epochs/steps), a second,
+ordinary stage follows in `<workdir>/finetune`: averaged SGD restarted from
+the best (averaged) params, averaging from the first update (AWD: t0 = 0),
+stopped at the first validation check NT-ASGD's rule triggers on; its best
+checkpoint, the starting point included, is the final model.
+"""
+
+import dataclasses
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from absl import logging
+from etils import epath
+
+from rnnlm_jax import checkpoint, metrics, models
+from rnnlm_jax.train import optim, parallel, progress, scoring, steps, tasks
+from rnnlm_jax.train import run_files
+from rnnlm_jax.train.steps import train_step
+
+FINETUNE_SUBDIR = 'finetune'
+# The main stage's scores, kept so that resuming the fine-tuning stage does
+# not re-score (or re-log) the finished main run.
+MAIN_RESULTS = 'results_before_finetune.json'
+
+
+@dataclasses.dataclass
+class Bookkeeping:
+  """What the loop decides from validation; saved with every checkpoint."""
+  best_valid_loss: float | None = None
+  best_step: int | None = None
+  evals_without_gain: int = 0
+  stopped_early: bool = False  # early stopping, or fine-tuning's rule
+  ntasgd_history: list = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass
+class Stage:
+  """One opened training run (the main run or the fine-tuning stage): what
+  stays fixed while it trains, and the point it (re)starts from."""
+  config: ml_collections.ConfigDict
+  workdir: str
+  task: tasks.Task
+  corpus: Any
+  plan: Any  # data.EpochPlan
+  model: Any
+  mesh: jax.sharding.Mesh
+  schedule: Any
+  total_steps: int
+  checkpointer: checkpoint.Checkpointer
+  finetuning: bool
+  state: steps.TrainState
+  carry: Any
+  step: int = 0  # host copy of state.step, so the loop never waits to read it
+  book: Bookkeeping = dataclasses.field(default_factory=Bookkeeping)
+  log_window: progress.LogWindow = dataclasses.field(
+      default_factory=progress.LogWindow)
+
+  @property
+  def finished(self) -> bool:
+    return self.step >= self.total_steps or self.book.stopped_early
+
+  @property
+  def batch_sharding(self):
+    return parallel.batch_sharded(self.mesh, self.config.train.batch_size)
+
+  def epoch_of(self, step: int) -> int:
+    return step // self.plan.steps_per_epoch
+
+
+class NonFiniteError(RuntimeError):
+  """Too many consecutive steps with a NaN/inf loss or gradient norm."""
+
+  def __init__(self, message: str, step: int):
+    super().__init__(message)
+    self.step = step
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
+                       fresh: bool = False) -> dict[str, Any]:
+  """Trains (or resumes) the run in `workdir`, fine-tunes it if configured,
+  then writes results.json and a sample; returns the results."""
+  main = open_stage(config, workdir, fresh)
+  finetuning = bool(config.train.finetune_epochs or config.train.finetune_steps)
+  done = run_files.read_json(workdir, 'results.json')
+  # A finished run is left alone, unless fine-tuning was switched on since.
+  if done is not None and main.finished and (
+      not finetuning or 'finetune_workdir' in done):
+    logging.info('%s already finished; results.json is unchanged', workdir)
+    main.checkpointer.close()
+    return done
+  start_time = time.perf_counter()
+
+  # --- the main run ----------------------------------------------------------
+  main, results, steps_now = _train_and_score(
+      main, cache=MAIN_RESULTS if finetuning else None)
+  final = main
+
+  # --- the fine-tuning stage (AWD-LSTM) --------------------------------------
+  if finetuning:
+    final = open_stage(finetune_config(config), finetune_workdir(workdir),
+                       finetuning=True)
+    if not final.checkpointer.steps():
+      final = _start_finetuning(final, _best_eval_state(main).params)
+    final, stage_results, stage_steps = _train_and_score(final)
+    results = _merge_finetune_results(results, stage_results)
+    steps_now += stage_steps
+
+  # --- results and a sample --------------------------------------------------
+  seconds = time.perf_counter() - start_time
+  rate = steps_now * config.train.batch_size * config.train.seq_len / max(seconds, 1e-9)
+  sample = final.task.show(final.model, final.state.params, final.corpus, config)
+  results.update(train_seconds_this_invocation=seconds,
+                 tokens_per_s_this_invocation=rate,
+                 tokens_per_s_per_device_this_invocation=rate / jax.device_count(),
+                 sample=sample)
+  run_files.write_json(workdir, 'results.json', results)
+  run_files.append_text(workdir, 'samples.txt',
+                          f'--- step {final.step} prompt {config.generate.prompt!r}\n'
+                          f'{sample}\n')
+  for stage in {id(main): main, id(final): final}.values():
+    stage.checkpointer.close()
+  return results
+
+
+def open_stage(config: ml_collections.ConfigDict, workdir: str,
+               fresh: bool = False, finetuning: bool = False) -> Stage:
+  """Data, model, optimizer and the restored latest checkpoint of a run.
+
+  `finetuning`: NT-ASGD's trigger ends the run instead of starting averaging.
+  """
+  # --- data ------------------------------------------------------------------
+  mesh = parallel.make_mesh()
+  parallel.check_divisible(config.train.batch_size, mesh, 'train.batch_size')
+  run_files.prepare(config, workdir, fresh)
+  task = tasks.get(config)
+  corpus = run_files.load_data(task, config, workdir)
+  plan = task.plan(config, corpus)
+  plan.check_split_sizes()
+
+  # --- model + optimizer -----------------------------------------------------
+  model = task.make_model(config, corpus)
+  per_epoch = plan.steps_per_epoch
+  total = config.train.num_steps or config.train.num_epochs * per_epoch
+  tx, schedule = optim.make_optimizer(config.train, per_epoch, total)
+  t = config.train
+  state = steps.create_train_state(model, tx, config.seed, t.batch_size,
+                                   t.seq_len, parallel.replicated(mesh))
+  carry = _zero_carry(model, config, mesh)
+
+  # --- restore the latest checkpoint -----------------------------------------
+  checkpointer = checkpoint.Checkpointer(workdir, t.keep_checkpoints)
+  stage = Stage(config, workdir, task, corpus, plan, model, mesh, schedule,
+                total, checkpointer, finetuning, state, carry)
+  restored = checkpointer.restore(steps.checkpointable(state), carry)
+  on_disk = checkpointer.steps()
+  if restored is None and on_disk:
+    # Starting over would later rotate those checkpoints out: refuse.
+    raise checkpoint.CheckpointError(
+        f'none of the checkpoints in {workdir} (steps {on_disk}) can be read '
+        'into this model: damaged, or written by a different version of the '
+        'code (see the warnings above); pass --fresh to move the run aside '
+        'and start anew')
+  if restored is None:
+    logging.info('starting a new run in %s', workdir)
+    return stage
+  stage.log_window.restore(restored.meta.get('log_window'))
+  fields = {f.name for f in dataclasses.fields(Bookkeeping)}
+  book = Bookkeeping(**{k: v for k, v in restored.meta.items() if k in fields})
+  logging.info('resumed from step %d (epoch %d) in %s', restored.step,
+               restored.step // per_epoch, workdir)
+  return dataclasses.replace(
+      stage, state=steps.from_checkpointable(state, restored.state),
+      carry=restored.carry, step=restored.step, book=book)
+
+
+def fit(stage: Stage, writer: metrics.MetricWriter) -> Stage:
+  """Trains `stage` from its step to its end (or early stop); returns it at
+  the end, checkpointed.
+
+  Raises progress.Preempted after saving if SIGTERM arrives, and
+  NonFiniteError if the run diverges.
+  """
+  t = stage.config.train
+  state, carry, step, book = stage.state, stage.carry, stage.step, stage.book
+  bar = progress.Progress(stage.total_steps, step, enabled=t.progress_bar)
+  guard = progress.PreemptionGuard()
+  rows = parallel.process_rows(t.batch_size, stage.batch_sharding)
+  previous = None  # the last step's metrics, read one step late (no stall)
+  try:
+    while not (step >= stage.total_steps or book.stopped_early):
+      epoch, start = divmod(step, stage.plan.steps_per_epoch)
+      if start == 0:
+        carry = _zero_carry(stage.model, stage.config, stage.mesh)
+      batches = parallel.prefetch_to_device(
+          stage.plan.batches(epoch, start, rows), stage.batch_sharding,
+          t.batch_size)
+      for batch in batches:
+        lr_scale = stage.plan.lr_scale(batch.inputs.shape[1])
+        extra = {} if lr_scale is None else {'lr_scale': np.float32(lr_scale)}
+        state, carry, step_metrics = train_step(
+            state, batch, carry, loss_normalization=t.loss_normalization,
+            ar_alpha=t.ar_alpha, tar_beta=t.tar_beta, **extra)
+        step += 1
+        if stage.plan.resets_carry:
+          carry = _zero_carry(stage.model, stage.config, stage.mesh)
+        _check_finite(previous, t.max_nonfinite_steps, step - 1)
+        previous = step_metrics
+        stage.log_window.add(step_metrics)
+        bar.update(step, stage.log_window.tokens_per_second())
+        stage = dataclasses.replace(stage, state=state, carry=carry, step=step)
+        _maybe_log(stage, writer, bar, epoch)
+        stage, evaluated = _maybe_evaluate(stage, writer, bar)
+        state, book = stage.state, stage.book  # NT-ASGD may switch averaging
+        every = t.checkpoint_every_steps
+        if (evaluated and not every) or (every and step % every == 0):
+          save(stage)
+        if guard.requested(step):
+          _save_final(stage)
+          raise progress.Preempted(step)
+        if stage.finished:
+          break
+    _check_finite(previous, t.max_nonfinite_steps, step)
+  finally:
+    bar.close()
+    guard.close()
+  _save_final(stage)
+  return stage
+
+
+def score_validation(stage: Stage) -> dict[str, float]:
+  """Static validation loss of the stage's eval params (NT-ASGD: average)."""
+  e = stage.config.eval
+  return stage.task.score(optim.for_eval(stage.state).params, stage.model,
+                          stage.corpus, 'valid', e.batch_size, stage.config,
+                          stage.mesh)
+
+
+def final_results(stage: Stage, writer: metrics.MetricWriter,
+                  state: steps.TrainState | None = None) -> dict[str, Any]:
+  """Valid and test scores of the best checkpoint's eval `state` (read when
+  not given) by eval.method (test at eval.test_batch_size), and the sizes."""
+  state = state or _best_eval_state(stage)
+  best = stage.checkpointer.steps('best')
+  e = stage.config.eval
+  results = {'workdir': stage.workdir, 'level': stage.corpus.level,
+             'corpus': stage.corpus.name,
+             'corpus_fingerprint': stage.corpus.fingerprint,
+             'vocab_size': len(stage.corpus.vocab),
+             'num_params': models.count_params(state.params),
+             'steps': stage.step, 'epochs': stage.step / stage.plan.steps_per_epoch,
+             'best_step': best[-1] if best else stage.step,
+             'stopped_early': stage.book.stopped_early,
+             'devices': jax.device_count()}
+  for split, batch_size in (('valid', e.batch_size), ('test', e.test_batch_size)):
+    scores = stage.task.score(state.params, stage.model, stage.corpus, split,
+                              batch_size, stage.config, stage.mesh, e.method)
+    writer.write(stage.step, f'final_{split}', scores)
+    results.update({f'{split}_{k}': v for k, v in scores.items()})
+    logging.info('%s: loss %.4f ppl %.2f bits/token %.4f (%d tokens, batch %d)',
+                 split, scores['loss'], scores['ppl'], scores['bits'],
+                 scores['tokens'], batch_size)
+  if getattr(stage.corpus, 'oracle_nll', None):
+    for split in ('valid', 'test'):
+      results[f'{split}_oracle_ppl'] = float(np.exp(stage.corpus.oracle_nll[split]))
+  return results
+
+
+def save(stage: Stage, which: str = 'latest') -> None:
+  meta = dict(dataclasses.asdict(stage.book), step=stage.step,
+              epoch=stage.epoch_of(stage.step),
+              corpus_fingerprint=stage.corpus.fingerprint,
+              log_window=stage.log_window.snapshot())
+  stage.checkpointer.save(stage.step, steps.checkpointable(stage.state),
+                          stage.carry, meta, which)
+
+
+def finetune_workdir(workdir: str) -> str:
+  return str(epath.Path(workdir) / FINETUNE_SUBDIR)
+
+
+def model_workdir(config: ml_collections.ConfigDict, workdir: str) -> str:
+  """Where the run's final model lives: the fine-tuning stage's workdir once
+  it has started."""
+  stage = finetune_workdir(workdir)
+  enabled = config.train.finetune_epochs or config.train.finetune_steps
+  return stage if enabled and run_files.has_started(stage) else workdir
+
+
+# --- the pieces of the loop --------------------------------------------------
+
+def _zero_carry(model, config, mesh):
+  batch_size = config.train.batch_size
+  return scoring.initial_carry(model, batch_size,
+                               parallel.batch_sharded(mesh, batch_size))
+
+
+def _check_finite(step_metrics: dict | None, limit: int, step: int) -> None:
+  """Reads the *previous* step's divergence counter: by the time the next
+  step is queued it is done, so this never stalls the device pipeline."""
+  if step_metrics is not None and int(step_metrics['nonfinite_run']) >= limit:
+    raise NonFiniteError(
+        f'loss or gradient norm was NaN/inf for {limit} consecutive steps '
+        f'(by step {step}); those updates were skipped, so every checkpoint holds '
+        'finite parameters; lower train.learning_rate or set train.clip_norm',
+        step)
+
+
+def _maybe_log(stage: Stage, writer, bar, epoch: int) -> None:
+  step = stage.step
+  if step % stage.config.train.log_every_steps and step != stage.total_steps:
+    return
+  scalars = stage.log_window.flush()
+  scalars['learning_rate'] = float(stage.schedule(step - 1))
+  # Per device too, so scaling efficiency reads off directly across runs.
+  scalars['tokens_per_s_per_device'] = scalars['tokens_per_s'] / jax.device_count()
+  writer.write(step, 'train', scalars)
+  bar.log(f'step {step}/{stage.total_steps} epoch {epoch + 1}: loss '
+          f'{scalars["loss"]:.4f} ppl {scalars["ppl"]:.2f} '
+          f'{scalars["tokens_per_s"]:,.0f} tok/s '
+          f'({scalars["tokens_per_s_per_device"]:,.0f}/device)'
+          + (f' skipped {scalars["skipped_steps"]:.0f}' if scalars['skipped_steps'] else ''))
+
+
+def _maybe_evaluate(stage: Stage, writer, bar) -> tuple[Stage, bool]:
+  """At each evaluation: validation, the best checkpoint, early stopping and
+  NT-ASGD's switch (after the best-checkpoint bookkeeping, as AWD)."""
+  every, step = stage.config.train.eval_every_steps, stage.step
+  end_of_epoch = step % stage.plan.steps_per_epoch == 0
+  due = (every and step % every == 0) or (not every and end_of_epoch)
+  if not (due or step == stage.total_steps):
+    return stage, False
+  result = score_validation(stage)
+  writer.write(step, 'valid', result)
+  bar.log(f'step {step}: valid loss {result["loss"]:.4f} ppl {result["ppl"]:.2f} '
+          f'bits/token {result["bits"]:.4f}')
+  book = stage.book
+  if book.best_valid_loss is None or result['loss'] < book.best_valid_loss:
+    book = dataclasses.replace(book, best_valid_loss=result['loss'],
+                               best_step=step, evals_without_gain=0)
+    stage = dataclasses.replace(stage, book=book)
+    save(stage, 'best')
+  else:
+    book = dataclasses.replace(book, evals_without_gain=book.evals_without_gain + 1)
+    patience = stage.config.train.early_stopping_patience
+    if patience and book.evals_without_gain >= patience:
+      book = dataclasses.replace(book, stopped_early=True)
+      logging.info('early stopping: no validation gain in %d evaluations', patience)
+  if optim.OPTIMIZERS.get(stage.config.train.optimizer).averaged:
+    stage, book = _ntasgd_check(stage, book, result['loss'], bar)
+  return dataclasses.replace(stage, book=book), True
+
+
+def _ntasgd_check(stage: Stage, book: Bookkeeping, loss: float, bar):
+  """Maybe start averaging, or, fine-tuning (already averaging), stop where
+  the rule triggers."""
+  history = list(book.ntasgd_history)
+  nonmono = stage.config.train.ntasgd_nonmono
+  if stage.finetuning and optim.should_switch(history, loss, nonmono):
+    book = dataclasses.replace(book, stopped_early=True)
+    bar.log(f'step {stage.step}: fine-tuning done (validation stopped improving)')
+  opt_state, switched = optim.switch_if_triggered(
+      stage.state.opt_state, history, loss, nonmono)
+  if switched:
+    stage = dataclasses.replace(stage, state=stage.state.replace(opt_state=opt_state))
+    bar.log(f'step {stage.step}: NT-ASGD switched to averaging')
+  return stage, dataclasses.replace(book, ntasgd_history=history)
+
+
+def _save_final(stage: Stage) -> None:
+  on_disk = stage.checkpointer.steps()
+  if not on_disk or on_disk[-1] != stage.step:
+    save(stage)
+  stage.checkpointer.wait()
+
+
+def _train_and_score(stage: Stage, cache: str | None = None):
+  """Trains `stage` to its end and scores its best checkpoint: (stage at its
+  end, results, steps taken now). With `cache`, the scores are kept in that
+  file of the stage's workdir and a finished stage is not scored again."""
+  if cache and stage.finished:
+    cached = run_files.read_json(stage.workdir, cache)
+    if cached is not None:
+      return stage, cached, 0
+  start_step = stage.step
+  writer = metrics.MetricWriter(stage.workdir, resume_step=stage.step)
+  try:
+    stage = fit(stage, writer)
+    # From here on the stage holds the final model: the best checkpoint's
+    # eval params (NT-ASGD: the average), which are scored and sampled.
+    stage = dataclasses.replace(stage, state=_best_eval_state(stage))
+    results = final_results(stage, writer, stage.state)
+  finally:
+    writer.close()
+  if cache:
+    run_files.write_json(stage.workdir, cache, results)
+  return stage, results, stage.step - start_step
+
+
+def _best_eval_state(stage: Stage) -> steps.TrainState:
+  """The eval state (NT-ASGD: averaged params) of the best checkpoint, or of
+  the current state when there is none."""
+  best = stage.checkpointer.restore(steps.checkpointable(stage.state),
+                                    stage.carry, which='best')
+  state = stage.state if best is None else steps.from_checkpointable(
+      stage.state, best.state)
+  return optim.for_eval(state)
+
+
+# --- the fine-tuning stage ---------------------------------------------------
+
+def finetune_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """The main config with the stage's length (the rest is AWD's: same lr,
+  regularization and batch)."""
+  stage = config.copy_and_resolve_references()
+  stage.train.num_epochs = config.train.finetune_epochs
+  stage.train.num_steps = config.train.finetune_steps
+  return stage
+
+
+def _start_finetuning(stage: Stage, params) -> Stage:
+  """Fresh ASGD state on `params`, averaging from the first update; the
+  start is checkpointed as latest and best before the first step, so a
+  restart never re-derives it."""
+  init = jax.jit(stage.state.tx.init,
+                 out_shardings=parallel.replicated(stage.mesh))
+  opt_state = init(params)
+  # logical_or keeps the flag's dtype and sharding (as NT-ASGD's switch does).
+  opt_state = opt_state._replace(
+      averaging=jnp.logical_or(opt_state.averaging, True))
+  stage = dataclasses.replace(
+      stage, state=stage.state.replace(params=params, opt_state=opt_state))
+  start = score_validation(stage)  # what the stage has to beat (AWD's stored_loss)
+  logging.info('fine-tuning from valid loss %.4f (ppl %.2f) in %s',
+               start['loss'], start['ppl'], stage.workdir)
+  stage = dataclasses.replace(stage, book=dataclasses.replace(
+      stage.book, best_valid_loss=start['loss'], best_step=0))
+  save(stage, 'best')
+  save(stage)
+  stage.checkpointer.wait()
+  return stage
+
+
+def _merge_finetune_results(main: dict, stage: dict) -> dict:
+  """The fine-tuned valid/test scores, the main stage's as before_finetune_*,
+  and the stage's length."""
+  scores = ('valid_', 'test_')
+  merged = {k: v for k, v in main.items() if not k.startswith(scores)}
+  merged.update({f'before_finetune_{k}': v for k, v in main.items()
+                 if k.startswith(scores)})
+  merged.update({k: v for k, v in stage.items() if k.startswith(scores)})
+  merged.update(finetune_workdir=stage['workdir'],
+                finetune_steps=stage['steps'], finetune_epochs=stage['epochs'],
+                finetune_best_step=stage['best_step'],
+                finetune_stopped=stage['stopped_early'])
+  return merged
