@@ -4,6 +4,7 @@ XLA reads XLA_FLAGS once, when the backend starts, so this must happen before
 anything imports jax.
 """
 
+import contextlib
 import os
 import pathlib
 
@@ -58,3 +59,29 @@ def multi30k_dir() -> pathlib.Path:
   """Multi30k task 1: {train,val,test_2016_flickr}.{de,en}.gz."""
   return require_dataset('multi30k')
 
+
+# jax.monitoring records this event, with the function's name, each time jit
+# lowers a function for an input signature it has no executable for.
+_LOWERING_EVENT = '/jax/core/compile/jaxpr_to_mlir_module_duration'
+
+
+@contextlib.contextmanager
+def count_compiles(fun_name: str):
+  """Yields a list that gets one entry per compilation of jit function `fun_name`.
+
+  Public API only (jax.monitoring listeners), so that recompilation tests do
+  not depend on jit's private cache.
+  """
+  import jax  # pylint: disable=import-outside-toplevel  (after XLA_FLAGS)
+  compiles = []
+
+  def listener(event, duration, **kwargs):
+    if event == _LOWERING_EVENT and kwargs.get('fun_name') in (
+        f'jit({fun_name})', f'jit_{fun_name}'):
+      compiles.append(duration)
+
+  jax.monitoring.register_event_duration_secs_listener(listener)
+  try:
+    yield compiles
+  finally:
+    jax.monitoring.unregister_event_duration_listener(listener)

@@ -9,6 +9,7 @@ from rnnlm_jax import configs, data, models
 from rnnlm_jax.train import jobs, loop, optim, steps, variable_bptt
 from rnnlm_jax.train import state as state_lib
 
+from conftest import count_compiles
 from test_train_loop import tiny_config
 
 
@@ -87,9 +88,9 @@ def test_loop_compiles_a_bounded_number_of_shapes_and_scales_lr(tmp_path,
     return real(state, batch, carry, **kwargs)
 
   monkeypatch.setattr(loop, 'train_step', spy)
-  before = steps.train_step._cache_size()
-  jobs.train_and_evaluate(config, str(tmp_path))
-  compiled = steps.train_step._cache_size() - before
+  with count_compiles('train_step') as compiles:
+    jobs.train_and_evaluate(config, str(tmp_path))
+  compiled = len(compiles)
   bound = variable_bptt.max_distinct_lengths(12, 2.0, 2)
   lengths = {n for n, _ in calls}
   assert len(calls) == 40 and len(lengths) > 1
