@@ -172,8 +172,8 @@ def _parse_flags(argv):
     message = str(e)
   except Exception:  # pylint: disable=broad-except
     message = None
-    from rnnlm_jax import sweep as sweep_lib  # pylint: disable=import-outside-toplevel
     if path is not None:
+      from rnnlm_jax import sweep as sweep_lib  # pylint: disable=import-outside-toplevel
       file, *arg = path.split(':', 1)
       try:
         message = unknown_override(sweep_lib.load_module(file).get_config(*arg),

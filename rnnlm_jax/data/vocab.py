@@ -159,9 +159,9 @@ class Vocabulary:
   def save(self, path) -> None:
     """Writes the vocabulary as JSON (tokens in id order + fingerprint).
 
-    `path`: a str, a pathlib.Path, or any path object with write_text and
-    replace (etils.epath.Path, so gs:// works; imported by the caller, as
-    this package needs numpy only).
+    `path`: a str, a pathlib.Path or any path object with with_name,
+    write_text and replace, e.g. etils.epath.Path for gs:// (the caller's
+    import: this package needs numpy only).
     """
     path = _as_path(path)
     payload = {'format': _FORMAT, 'version': _VERSION,
@@ -182,7 +182,7 @@ class Vocabulary:
       raise DataError(f'cannot read vocabulary file {path}: {first}'
                       '; re-create it with Vocabulary.save') from None
     if isinstance(payload, list) and all(isinstance(t, str) for t in payload):
-      return cls(payload)  # a run's vocab.json from before the format had a header
+      return cls(payload)  # a run's vocab.json written before the header existed
     if (not isinstance(payload, dict) or payload.get('format') != _FORMAT
         or not isinstance(payload.get('tokens'), list)):
       raise DataError(f'{path} is not a vocabulary file written by '
