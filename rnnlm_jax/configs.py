@@ -6,16 +6,14 @@ that is not declared here is an error, so a typo on the command line
 (`--config.train.lerning_rate=1`) fails loudly instead of being ignored.
 """
 
-import os
-
 import ml_collections
 
-# Penn Treebank (Mikolov's ptb.{train,valid,test}.txt) in the shared data
-# folder beside this checkout; experiments default to it, and
-# --config.data.path=/path/to/ptb points elsewhere.
-DEFAULT_PTB = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-    'shared', 'data', 'ptb')
+from rnnlm_jax.data import paths
+
+# Penn Treebank (Mikolov's ptb.{train,valid,test}.txt) under the data root
+# ($RNNLM_JAX_DATA, else ../shared/data beside the checkout; see
+# rnnlm_jax/data/paths.py); --config.data.path=/path/to/ptb points elsewhere.
+DEFAULT_PTB = paths.dataset_path('ptb')
 
 
 def ptb_config() -> ml_collections.ConfigDict:

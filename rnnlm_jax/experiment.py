@@ -11,11 +11,14 @@ The default workdir is `workdir/` inside the experiment's folder. Running the
 same train command again resumes from the latest checkpoint.
 """
 
+import difflib
 import json
 import logging as logging_std
 import os
+import re
 import sys
 
+import ml_collections
 from absl import app, flags, logging
 from ml_collections import config_flags
 
@@ -113,6 +116,76 @@ def main(argv) -> None:
     print(inference.generate(config, workdir, _CHECKPOINT.value))
 
 
+_OVERRIDE = re.compile(r'^--?(?:no)?config\.([^=\[]+)')
+_HELP = re.compile(r'^--?(?:help|helpshort|helpfull|helpxml|\?)(?:=|$)')
+
+
+def _keys(config, prefix=''):
+  """Every dotted key of a ConfigDict, groups ('train') included."""
+  for key, value in config.items():
+    yield prefix + key
+    if isinstance(value, ml_collections.ConfigDict):
+      yield from _keys(value, f'{prefix}{key}.')
+
+
+def unknown_override(config, argv) -> str | None:
+  """A one-line message for the first --config.<key> that `config` lacks."""
+  keys = list(_keys(config))
+  for arg in argv:
+    match = _OVERRIDE.match(arg)
+    if match and match.group(1) not in keys:
+      key = match.group(1)
+      close = difflib.get_close_matches(key, keys, n=1, cutoff=0.6)
+      hint = (f'; did you mean {close[0]}?' if close
+              else ' (rnnlm_jax/configs.py lists every key)')
+      return f'unknown config key {key} in {arg}{hint}'
+  return None
+
+
+def _config_file(argv) -> str | None:
+  for i, arg in enumerate(argv):
+    if arg in ('--config', '-config') and i + 1 < len(argv):
+      return argv[i + 1]
+    if arg.startswith(('--config=', '-config=')):
+      return arg.split('=', 1)[1]
+  return None
+
+
+def _parse_flags(argv):
+  """absl's flag parsing, bad flags as one `error: ...` line (exit 2).
+
+  An unknown --config.<key> otherwise ends in ml_collections' traceback, from
+  inside the parsing of --config (where the file's config is not kept): the
+  file is loaded once more here to name the key and its closest valid one.
+  """
+  path = _config_file(argv)
+  if path is not None and not os.path.isfile(path.split(':', 1)[0]):
+    print(f'error: --config {path}: no such file', file=sys.stderr)
+    sys.exit(2)
+  try:
+    return flags.FLAGS(argv)
+  except SystemExit as e:  # absl's --help exits 1 after printing the help
+    if e.code == 1 and any(_HELP.match(a) for a in argv[1:]):
+      sys.exit(0)
+    raise
+  except flags.Error as e:
+    message = str(e)
+  except Exception:  # pylint: disable=broad-except
+    message = None
+    if path is not None:
+      from rnnlm_jax import sweep as sweep_lib  # pylint: disable=import-outside-toplevel
+      file, *arg = path.split(':', 1)
+      try:
+        message = unknown_override(sweep_lib.load_module(file).get_config(*arg),
+                                   argv)
+      except Exception:  # pylint: disable=broad-except
+        pass  # the original error, below, says more than this one
+    if message is None or os.environ.get('RNNLM_JAX_TRACEBACK'):
+      raise
+  print(f'error: {message}', file=sys.stderr)
+  sys.exit(2)
+
+
 def run() -> None:
   """Entry point: bad input ends with one line naming the problem, exit 2."""
   def guarded(argv):
@@ -130,7 +203,7 @@ def run() -> None:
       print(f'error: {e}', file=sys.stderr)
       sys.exit(2)
   from rnnlm_jax.sweep import positional_experiment  # pylint: disable=import-outside-toplevel
-  app.run(guarded, argv=positional_experiment(sys.argv))
+  app.run(guarded, argv=positional_experiment(sys.argv), flags_parser=_parse_flags)
 
 
 if __name__ == '__main__':

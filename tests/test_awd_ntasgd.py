@@ -1,4 +1,4 @@
-"""NT-ASGD: the non-monotone trigger, the running average, and the loop."""
+"""NT-ASGD: the non-monotone trigger, the running average, and the trainer."""
 
 import jax
 import jax.numpy as jnp

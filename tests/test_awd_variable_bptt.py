@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from rnnlm_jax import configs, data, models
-from rnnlm_jax.train import inference, optim, steps, trainer
 from rnnlm_jax.data import variable_bptt
-from rnnlm_jax.train import steps
+from rnnlm_jax.train import inference, optim, steps, trainer
 
+from conftest import count_compiles
 from test_train_loop import tiny_config
 
 
@@ -88,9 +88,9 @@ def test_loop_compiles_a_bounded_number_of_shapes_and_scales_lr(tmp_path,
     return real(state, batch, carry, **kwargs)
 
   monkeypatch.setattr(trainer, 'train_step', spy)
-  before = steps.train_step._cache_size()
-  trainer.train_and_evaluate(config, str(tmp_path))
-  compiled = steps.train_step._cache_size() - before
+  with count_compiles('train_step') as compiles:
+    trainer.train_and_evaluate(config, str(tmp_path))
+  compiled = len(compiles)
   bound = variable_bptt.max_distinct_lengths(12, 2.0, 2)
   lengths = {n for n, _ in calls}
   assert len(calls) == 40 and len(lengths) > 1

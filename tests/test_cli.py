@@ -68,3 +68,27 @@ def test_missing_data_file_is_named(tmp_path):
   assert proc.returncode == 2
   last = proc.stderr.strip().splitlines()[-1]
   assert last.startswith('error:') and 'nowhere' in last
+
+
+QUICKSTART = str(REPO_ROOT / 'experiments' / 'quickstart' / 'config.py')
+
+
+@pytest.mark.parametrize('arg,message', [
+    ('--config.train.batch_sise=3', 'train.batch_sise in --config.train.batch_sise=3; '
+     'did you mean train.batch_size?'),
+    ('--config.trian.seq_len=3', 'did you mean train.seq_len?'),
+    ('--noconfig.train.progres_bar', 'did you mean train.progress_bar?'),
+    ('--config.train.batch_size=abc', 'flag --config.train.batch_size=abc'),
+])
+def test_bad_override_is_one_line_with_a_suggestion(arg, message):
+  proc = cli('train', '--config', QUICKSTART, arg, check=False)
+  assert proc.returncode == 2
+  assert proc.stderr.startswith('error: ') and proc.stderr.count('\n') == 1, proc.stderr
+  assert message in proc.stderr
+
+
+def test_missing_config_file_and_help():
+  proc = cli('train', '--config', 'experiments/nope/config.py', check=False)
+  assert (proc.returncode, proc.stderr) == (
+      2, 'error: --config experiments/nope/config.py: no such file\n')
+  assert cli('--help').stdout.startswith('Command line: train')

@@ -91,6 +91,9 @@ def test_save_load_roundtrip(tmp_path):
   assert loaded == vocab
   assert loaded.fingerprint == vocab.fingerprint
   assert loaded.first_difference(vocab) is None
+  # vocab.json of runs written before the header: a bare token list
+  path.write_text(json.dumps(list(vocab.tokens)))
+  assert Vocabulary.load(path) == vocab
 
 
 def test_load_bad_files(tmp_path):

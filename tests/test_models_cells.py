@@ -1,6 +1,7 @@
 """Tests of the recurrent cells: scan == step loop, numpy equations, init."""
 
 import jax
+import jax.extend.core
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -172,7 +173,7 @@ def _dot_generals(jaxpr):
   for eqn in jaxpr.eqns:
     if eqn.primitive.name == 'dot_general':
       outside.append(eqn)
-    for sub in jax.core.jaxprs_in_params(eqn.params):
+    for sub in jax.extend.core.jaxprs_in_params(eqn.params):
       sub_out, sub_in = _dot_generals(sub)
       (inside if eqn.primitive.name == 'scan' else outside).extend(sub_out)
       inside.extend(sub_in)
@@ -255,7 +256,7 @@ def test_hand_written_backward_matches_autodiff(cell):
 @pytest.mark.parametrize('after_loop', [False, True])
 def test_where_the_weight_gradient_is_computed(cell, after_loop):
   # Autodiff of a scan adds h^T dG into a [H, G*H] accumulator at every step;
-  # the custom backward computes it once after the loop.
+  # the custom backward computes it once after the trainer.
   layer, params = _layer_and_params(cell, weight_grad_after_loop=after_loop)
   g = cells.spec(cell).num_gates
 

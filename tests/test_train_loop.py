@@ -9,7 +9,8 @@ import pytest
 
 from rnnlm_jax import configs, metrics
 from rnnlm_jax.train import inference, run_files, trainer
-from rnnlm_jax.train.steps import train_step
+
+from conftest import count_compiles
 
 
 def tiny_config(num_steps=60, dropout=0.0):
@@ -36,9 +37,9 @@ def tiny_config(num_steps=60, dropout=0.0):
 
 def test_train_writes_run_files_and_compiles_once(tmp_path):
   config = tiny_config(num_steps=130)  # 62 windows per epoch: crosses 2 epochs
-  compiled_before = train_step._cache_size()
-  results = trainer.train_and_evaluate(config, str(tmp_path))
-  assert train_step._cache_size() - compiled_before == 1
+  with count_compiles('train_step') as compiles:
+    results = trainer.train_and_evaluate(config, str(tmp_path))
+  assert len(compiles) == 1
   for name in ('config.json', 'vocab.json', 'metrics.jsonl', 'results.json',
                'samples.txt', 'checkpoints', 'best'):
     assert (tmp_path / name).exists(), name

@@ -39,7 +39,8 @@ Sources of the values, where they disagree (they do):
 
   python -m rnnlm_jax.experiment train --config experiments/awd_lstm_ptb/config.py
 
-PTB is read from data.path (default: ../shared/data/ptb beside this checkout).
+PTB is read from data.path (default: <data root>/ptb, $RNNLM_JAX_DATA or
+../shared/data beside this checkout; `python scripts/get_data.py ptb`).
 Hardware/time: not reproduced yet (days on one GPU for 500 epochs +
 fine-tuning). One epoch + 20 fine-tuning steps on 2 CPU cores: 66 min,
 valid 803.45 / test 762.72 (README.md).

@@ -10,7 +10,8 @@ Paper: valid 82.2 / test 78.4 perplexity.
   python -m rnnlm_jax.experiment train --config experiments/zaremba_large/config.py
 
 PTB (Mikolov's ptb.{train,valid,test}.txt) is read from data.path; the default
-is the copy beside this checkout (../shared/data/ptb). Elsewhere:
+is <data root>/ptb ($RNNLM_JAX_DATA, else ../shared/data beside this checkout;
+`python scripts/get_data.py ptb` fetches it). Elsewhere:
   --config.data.path=/path/to/ptb
 
 Hardware/time: NOT YET RUN with this config -- no measured time or result

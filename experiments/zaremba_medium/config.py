@@ -11,7 +11,8 @@ Paper: valid 86.2 / test 82.7 perplexity.
   python -m rnnlm_jax.experiment train --config experiments/zaremba_medium/config.py
 
 PTB (Mikolov's ptb.{train,valid,test}.txt) is read from data.path; the default
-is the copy beside this checkout (../shared/data/ptb). Elsewhere:
+is <data root>/ptb ($RNNLM_JAX_DATA, else ../shared/data beside this checkout;
+`python scripts/get_data.py ptb` fetches it). Elsewhere:
   --config.data.path=/path/to/ptb
 
 Hardware/time: NOT YET RUN with this config -- no measured time or result

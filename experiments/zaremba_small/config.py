@@ -7,7 +7,8 @@ no dropout. Paper: valid 120.7 / test 114.5 perplexity.
   python -m rnnlm_jax.experiment train --config experiments/zaremba_small/config.py
 
 PTB (Mikolov's ptb.{train,valid,test}.txt) is read from data.path; the default
-is the copy beside this checkout (../shared/data/ptb). Elsewhere:
+is <data root>/ptb ($RNNLM_JAX_DATA, else ../shared/data beside this checkout;
+`python scripts/get_data.py ptb` fetches it). Elsewhere:
   --config.data.path=/path/to/ptb
 
 Measured with this exact config on the project's 2-vCPU CPU (shared, nice 19):

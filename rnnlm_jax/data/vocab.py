@@ -3,7 +3,7 @@
 import collections
 import hashlib
 import json
-import os
+import pathlib
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -156,31 +156,43 @@ class Vocabulary:
         break
     return '; '.join(parts)
 
-  def save(self, path: str | os.PathLike) -> None:
-    """Writes the vocabulary as JSON (tokens in id order + fingerprint)."""
+  def save(self, path) -> None:
+    """Writes the vocabulary as JSON (tokens in id order + fingerprint).
+
+    `path`: a str, a pathlib.Path or any path object with with_name,
+    write_text and replace, e.g. etils.epath.Path for gs:// (the caller's
+    import: this package needs numpy only).
+    """
+    path = _as_path(path)
     payload = {'format': _FORMAT, 'version': _VERSION,
                'fingerprint': self.fingerprint, 'tokens': list(self.tokens)}
-    tmp = f'{os.fspath(path)}.tmp'
-    with open(tmp, 'w', encoding='utf-8') as f:
-      json.dump(payload, f, ensure_ascii=False)
-    os.replace(tmp, path)  # atomic: a crash never leaves a half-written file
+    tmp = path.with_name(path.name + '.tmp')
+    tmp.write_text(json.dumps(payload, ensure_ascii=False) + '\n',
+                   encoding='utf-8')
+    tmp.replace(path)  # atomic: a crash never leaves a half-written file
 
   @classmethod
-  def load(cls, path: str | os.PathLike) -> 'Vocabulary':
+  def load(cls, path) -> 'Vocabulary':
     """Reads a file written by `save`; anything else raises DataError."""
+    path = _as_path(path)
     try:
-      with open(path, encoding='utf-8') as f:
-        payload = json.load(f)
+      payload = json.loads(path.read_text(encoding='utf-8'))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
       first = str(e).splitlines()[0] if str(e) else type(e).__name__
-      raise DataError(f'cannot read vocabulary file {os.fspath(path)}: {first}'
+      raise DataError(f'cannot read vocabulary file {path}: {first}'
                       '; re-create it with Vocabulary.save') from None
+    if isinstance(payload, list) and all(isinstance(t, str) for t in payload):
+      return cls(payload)  # a run's vocab.json written before the header existed
     if (not isinstance(payload, dict) or payload.get('format') != _FORMAT
         or not isinstance(payload.get('tokens'), list)):
-      raise DataError(f'{os.fspath(path)} is not a vocabulary file written by '
+      raise DataError(f'{path} is not a vocabulary file written by '
                       'Vocabulary.save')
     vocab = cls(payload['tokens'])
     if payload.get('fingerprint') != vocab.fingerprint:
-      raise DataError(f'vocabulary file {os.fspath(path)} is corrupt: its '
+      raise DataError(f'vocabulary file {path} is corrupt: its '
                       'fingerprint does not match its tokens; re-create it')
     return vocab
+
+
+def _as_path(path):
+  return path if hasattr(path, 'read_text') else pathlib.Path(path)

@@ -125,7 +125,7 @@ def load_data(task, config: ml_collections.ConfigDict, workdir: str):
           f'({difference}): the data changed; pass --fresh to start anew')
   parallel.sync('rnnlm_jax.workdir.vocab.read')
   if not exists and _is_main():
-    vocab_path.write_text(json.dumps(corpus.vocab.tokens) + '\n')
+    corpus.vocab.save(vocab_path)
   parallel.sync('rnnlm_jax.workdir.vocab.written')
   return corpus
 
@@ -134,7 +134,7 @@ def load_vocab(workdir: str) -> data.Vocabulary:
   vocab_path = epath.Path(workdir) / 'vocab.json'
   if not vocab_path.exists():
     raise FileNotFoundError(f'{vocab_path} is missing: is {workdir} a training run?')
-  return data.Vocabulary(json.loads(vocab_path.read_text()))
+  return data.Vocabulary.load(vocab_path)
 
 
 def write_json(workdir: str, name: str, value: Any) -> None:
