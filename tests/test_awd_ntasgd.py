@@ -1,4 +1,4 @@
-"""NT-ASGD: the non-monotone trigger, the running average, and the trainer."""
+"""NT-ASGD: the non-monotone trigger, the running average, and the loop."""
 
 import jax
 import jax.numpy as jnp

@@ -256,7 +256,7 @@ def test_hand_written_backward_matches_autodiff(cell):
 @pytest.mark.parametrize('after_loop', [False, True])
 def test_where_the_weight_gradient_is_computed(cell, after_loop):
   # Autodiff of a scan adds h^T dG into a [H, G*H] accumulator at every step;
-  # the custom backward computes it once after the trainer.
+  # the custom backward computes it once after the loop.
   layer, params = _layer_and_params(cell, weight_grad_after_loop=after_loop)
   g = cells.spec(cell).num_gates
 
