@@ -119,12 +119,16 @@ def discounts(counts: np.ndarray) -> np.ndarray:
   """Chen & Goodman's modified-KN discounts [D1, D2, D3+] of one order.
 
   D_k = k - (k + 1) Y n_{k+1} / n_k with Y = n1 / (n1 + 2 n2), n_k the number
-  of n-grams with count k. Clipped to [0, k] so that no count goes negative
-  when a small corpus has empty count-of-counts (then a D_k may be 0).
+  of n-grams with count k. Small corpora can leave the formula undefined
+  (n_k = 0: no n-gram uses D_k unless k = 3, when all counts are >= 4) or
+  outside [0, k]; then D_k = 0.5 and clipping to [0, k]. With these rules
+  the held-out mass is positive for any non-empty order (D1 = Y > 0 when
+  n1 > 0, else the first count class present has D_k = k or 0.5), so the
+  unigram level always leaves mass for unseen words.
   """
   n = np.bincount(np.minimum(counts, 5), minlength=6).astype(np.float64)
-  y = n[1] / (n[1] + 2 * n[2]) if n[1] + 2 * n[2] > 0 else 0.0
-  d = np.zeros(3)
+  y = n[1] / (n[1] + 2 * n[2]) if n[1] + n[2] > 0 else 0.0
+  d = np.full(3, 0.5)
   for k in (1, 2, 3):
     if n[k] > 0:
       d[k - 1] = k - (k + 1) * y * n[k + 1] / n[k]
