@@ -1,6 +1,7 @@
 """Interpolated modified Kneser-Ney: formulas, normalisation, PTB perplexity."""
 
 import collections
+import importlib.util
 import math
 
 import numpy as np
@@ -9,6 +10,8 @@ import pytest
 from rnnlm_jax import configs
 from rnnlm_jax.data import load_corpus
 from rnnlm_jax.models.kneser_ney import KneserNeyLM
+
+from conftest import REPO_ROOT
 
 A, B, C, D = 0, 1, 2, 3  # toy ids; D never occurs in training
 
@@ -198,3 +201,18 @@ def test_ptb_kn5_perplexity_matches_srilm(ptb_dir):
                        boundary_id=corpus.vocab.eos_id)
   test_ppl = math.exp(-lm.log_prob(corpus.test).mean())
   assert test_ppl == pytest.approx(141.2, rel=0.05)
+
+
+def test_ngram_ptb_script_row_and_table(ptb_dir, tmp_path):
+  spec = importlib.util.spec_from_file_location(
+      'ngram_ptb_script', REPO_ROOT / 'scripts' / 'ngram_ptb.py')
+  script = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(script)
+  row = script.run_row('kn3_ptb', str(ptb_dir), str(tmp_path))
+  assert row['order'] == 3 and row['level'] == 'word'
+  assert 100 < math.exp(row['test_nats']) < math.exp(row['valid_nats']) < 250
+  assert row['fit_s'] > 0 and row['peak_rss_mib'] >= row['rss_before_mib'] > 0
+  lm = KneserNeyLM.load(tmp_path / 'kn3_ptb.npz')
+  assert lm.order == 3 and lm.meta['vocab_fingerprint']
+  line = script.table([row]).splitlines()[-1]
+  assert line.startswith('| KN3 | ptb (word) | 929,589 |')

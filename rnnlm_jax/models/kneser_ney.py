@@ -80,8 +80,8 @@ class KneserNeyLM:
       raise ValueError('cannot fit a Kneser-Ney LM on an empty stream')
     base, bos = vocab_size + 1, vocab_size
     padded, start = nc.pad_segments(stream, bos, boundary_id)
-    keys, raw, pos_ids = nc.count_ngrams(padded, start, order, base)
-    counts = nc.modified_counts(keys, raw, pos_ids, base, bos)
+    keys, raw, cont = nc.count_ngrams(padded, start, order, base)
+    counts = nc.modified_counts(keys, raw, cont, base, bos)
     disc = np.stack([nc.discounts(c) for c in counts])
     return cls(keys, counts, disc, vocab_size, boundary_id, meta)
 

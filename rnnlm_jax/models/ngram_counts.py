@@ -53,15 +53,18 @@ def count_ngrams(padded: np.ndarray, start: np.ndarray, order: int,
                  base: int) -> tuple[list, list, list]:
   """Distinct n-grams of orders 1..order ending at every padded position.
 
+  Only two orders' position ids are alive at a time (the char-level corpus
+  has ~10M positions), so continuation counts are taken on the way up.
+
   Returns:
     keys: per order k (index k-1), sorted unique int64 keys [U_k].
     raw: per order, int64 [U_k] occurrence counts.
-    pos_ids: per order, int64 [L] the id of the k-gram ending at each
-      position, -1 where it would reach before the segment's `<s>`.
+    cont: per order k < order, int64 [U_k] continuation counts N1+(. g):
+      the number of distinct tokens seen right before g.
   """
   pos = np.arange(len(padded))
-  keys, raw, pos_ids = [], [], []
-  prev = None
+  keys, raw, cont = [], [], []
+  prev = None  # id of the (k-1)-gram ending at each position, -1: none
   for k in range(1, order + 1):
     valid = pos - start >= k - 1
     if k == 1:
@@ -73,36 +76,35 @@ def count_ngrams(padded: np.ndarray, start: np.ndarray, order: int,
       key = prefix * base + padded
     uniq, inv, cnt = np.unique(key[valid], return_inverse=True,
                                return_counts=True)
+    inv = inv.reshape(-1)
     ids = np.full(len(padded), -1, dtype=np.int64)
-    ids[valid] = inv.reshape(-1)
+    ids[valid] = inv
+    if k > 1:
+      # Each k-gram type ends with one (k-1)-gram suffix, at the same position
+      # (every occurrence writes the same value).
+      suffix = np.empty(len(uniq), dtype=np.int64)
+      suffix[inv] = prev[valid]
+      cont.append(np.bincount(suffix, minlength=len(keys[-1])).astype(np.int64))
     keys.append(uniq)
     raw.append(cnt.astype(np.int64))
-    pos_ids.append(ids)
     prev = ids
-  return keys, raw, pos_ids
+  return keys, raw, cont
 
 
-def modified_counts(keys: list, raw: list, pos_ids: list, base: int,
+def modified_counts(keys: list, raw: list, cont: list, base: int,
                     bos_id: int) -> list:
   """The counts each order's distribution is estimated from.
 
-  Highest order: raw counts. Lower orders: continuation counts N1+(. g), the
-  number of distinct tokens seen before g, except for n-grams that start with
-  `<s>` (nothing can precede them), which keep their raw counts, as SRILM
-  does. The 1-gram `<s>` is never predicted: count 0.
+  Highest order: raw counts. Lower orders: continuation counts N1+(. g),
+  except for n-grams that start with `<s>` (nothing can precede them), which
+  keep their raw counts, as SRILM does. The 1-gram `<s>` is never predicted:
+  count 0.
   """
-  order = len(keys)
-  counts = [None] * order
-  counts[-1] = raw[-1].copy()
-  for k in range(order - 1, 0, -1):  # k = order of g (1-based)
-    longer, shorter = pos_ids[k], pos_ids[k - 1]
-    ok = longer >= 0
-    # Distinct (k+1)-gram types, each with the k-gram suffix it ends with.
-    pair = np.unique(longer[ok] * len(keys[k - 1]) + shorter[ok])
-    suffix = pair % len(keys[k - 1])
-    cont = np.bincount(suffix, minlength=len(keys[k - 1])).astype(np.int64)
+  counts = []
+  for k in range(1, len(keys)):
     starts_bos = first_token(keys, k, base) == bos_id
-    counts[k - 1] = np.where(starts_bos, raw[k - 1], cont)
+    counts.append(np.where(starts_bos, raw[k - 1], cont[k - 1]))
+  counts.append(raw[-1].copy())
   counts[0][keys[0] == bos_id] = 0
   return counts
 
@@ -165,7 +167,7 @@ def discount_of(c: np.ndarray, d: np.ndarray) -> np.ndarray:
 
 def lookup_ids(keys: list, padded: np.ndarray, start: np.ndarray,
                base: int) -> list:
-  """Like count_ngrams' pos_ids, for a new stream against fitted keys.
+  """Looks a new padded stream's n-grams up in fitted `keys`.
 
   Returns per order int64 [L]: the fitted id of the k-gram ending at each
   position, -1 where it was never seen (or would reach before `<s>`).
