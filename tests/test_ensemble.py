@@ -12,7 +12,9 @@ def _mixture_data(true_w, n=20000, v=50, seed=0):
   rng = np.random.default_rng(seed)
   q = rng.dirichlet(np.full(v, 0.3), size=len(true_w))  # [M, V] models
   which = rng.choice(len(true_w), size=n, p=true_w)
-  tokens = np.array([rng.choice(v, p=q[m]) for m in which])
+  # Inverse-CDF sampling of one token per row from its model q[which].
+  cdf = np.cumsum(q, axis=1)[which]
+  tokens = np.minimum((rng.random((n, 1)) > cdf).sum(axis=1), v - 1)
   return q[:, tokens]  # [M, N]
 
 
