@@ -35,3 +35,14 @@ def ptb_dir() -> pathlib.Path:
     raise FileNotFoundError(
         f'{path} is missing: tests expect ../shared/data/ptb beside the repo')
   return path
+
+
+@pytest.fixture(scope='session')
+def multi30k_dir() -> pathlib.Path:
+  """Multi30k task 1 (De-En, raw gzip files) shipped beside the checkout."""
+  path = SHARED_DATA / 'multi30k'
+  if not (path / 'train.de.gz').exists():
+    raise FileNotFoundError(
+        f'{path} is missing: tests expect ../shared/data/multi30k beside the '
+        'repo')
+  return path
