@@ -4,6 +4,9 @@ length limits and bucketed batching."""
 import collections
 import gzip
 import json
+import pathlib
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -11,10 +14,11 @@ import pytest
 from rnnlm_jax.data import paired_batching as pb
 from rnnlm_jax.data.errors import DataError
 from rnnlm_jax.data.paired import (BOS_ID, EOS_ID, PAD_ID, SPECIALS, UNK_ID,
-                                   load_paired, load_vocabs)
+                                   defaults, load_paired, load_vocabs)
 from rnnlm_jax.data.tokenizers import PunctTokenizer
 from rnnlm_jax.data.vocab import Vocabulary
 
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 DE = ['Ein Mann fährt Rad.', 'Zwei Hunde spielen im Schnee.',
       'Eine Frau trägt ein rotes T-Shirt.', 'Ein Kind isst.']
 EN = ['A man rides a bike.', 'Two dogs play in the snow.',
@@ -198,12 +202,37 @@ def test_missing_language_file_names_the_expected_path(tmp_path):
     ({'tokenizer': 'sentencepiece'}, 'data.spm_dir'),
     ({'split_stems': {'dev': 'x'}}, "data.split_stems key 'dev'"),
     ({'max_len': 8}, "unknown paired data setting(s) ['max_len']"),
+    ({'target_lang': 'de'}, "data.target_lang='de' must be two different"),
 ])
 def test_bad_settings(tmp_path, settings, fragment):
   settings.setdefault('path', str(write_pairs(tmp_path / 'd')))
   with pytest.raises(DataError) as e:
     load_paired(**settings)
   assert fragment in one_line(e)
+
+
+def test_empty_file_is_an_error(tmp_path):
+  d = write_pairs(tmp_path / 'd')
+  (d / 'test.en').write_text('\n\n')
+  with pytest.raises(DataError) as e:
+    load_paired(path=str(d))
+  assert f'{d / "test.en"} is empty' in one_line(e)
+
+
+def test_defaults_are_the_settings(tmp_path):
+  settings = dict(defaults(), path=str(write_pairs(tmp_path / 'd')))
+  assert load_paired(**settings).fingerprint == load_paired(
+      path=settings['path']).fingerprint
+
+
+def test_stats_script_runs(tmp_path):
+  d = write_pairs(tmp_path / 'd')
+  out = subprocess.run(
+      [sys.executable, 'scripts/seq2seq_data_stats.py', '--path', str(d),
+       '--batch_size', '2'], capture_output=True, text=True, check=True,
+      cwd=REPO_ROOT).stdout
+  assert '| punct, lower-cased, min count 2 | en | 6 |' in out
+  assert '| train | de | 4 |' in out and 'bucketed' in out
 
 
 def test_both_plain_and_gzip_is_an_error(tmp_path):
@@ -252,11 +281,22 @@ def test_sentencepiece_trains_saves_and_reloads(tmp_path):
     assert tok.detokenize(tok.tokenize(sentence)) == sentence.lower()
   assert first.decode_target(first.target['test'][1]) == EN[1].lower()
   model = (work / 'spm.en.model').read_bytes()
-  again = load_paired(path=str(d), tokenizer='sentencepiece', spm_dir=str(work))
+  again = load_paired(path=str(d), tokenizer='sentencepiece', spm_vocab_size=40,
+                      spm_dir=str(work))
   # Reloaded from the workdir, not retrained.
   assert (work / 'spm.en.model').read_bytes() == model
   assert again.fingerprint == first.fingerprint
   assert again.target_vocab == first.target_vocab
+  # Other settings than the saved model's are an error, not a silent reuse.
+  with pytest.raises(DataError) as e:
+    load_paired(path=str(d), tokenizer='sentencepiece', spm_vocab_size=50,
+                spm_dir=str(work))
+  assert 'spm.de.model was trained with other settings' in one_line(e)
+  assert 'vocab_size 40 (now 50)' in one_line(e)
+  (work / 'spm.en.model').write_bytes(b'not a model')
+  with pytest.raises(DataError, match='cannot load SentencePiece model'):
+    load_paired(path=str(d), tokenizer='sentencepiece', spm_vocab_size=40,
+                spm_dir=str(work))
 
 
 # ------------------------------------------------------------------- vocabs

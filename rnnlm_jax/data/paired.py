@@ -150,6 +150,11 @@ def _check_settings(s: dict) -> None:
   if s['data_source'] not in DATA_SOURCES:
     raise DataError(f"data.data_source={s['data_source']!r} is not one of "
                     f'{DATA_SOURCES}')
+  if (not s['source_lang'] or not s['target_lang']
+      or s['source_lang'] == s['target_lang']):
+    raise DataError(f"data.source_lang={s['source_lang']!r} and "
+                    f"data.target_lang={s['target_lang']!r} must be two "
+                    'different, non-empty language codes')
   if s['tokenizer'] not in tok_lib.TOKENIZERS:
     raise DataError(f"data.tokenizer={s['tokenizer']!r} is not one of "
                     f'{tok_lib.TOKENIZERS}')
@@ -188,12 +193,10 @@ def _tokenizer(s: dict, lang: str, train_sentences: Sequence[str]):
   if not s['spm_dir']:
     raise DataError("data.tokenizer='sentencepiece' needs data.spm_dir (the "
                     "run's workdir) to save the SentencePiece models in")
-  model = pathlib.Path(s['spm_dir']) / f'spm.{lang}.model'
-  if model.is_file():  # resuming, or a later run in the same workdir
-    return tok_lib.SentencePieceTokenizer(model, lowercase=s['lowercase'])
-  return tok_lib.train_sentencepiece(train_sentences, s['spm_dir'],
-                                     f'spm.{lang}', s['spm_vocab_size'],
-                                     lowercase=s['lowercase'])
+  # Reloaded when resuming (or in a later run with the same workdir).
+  return tok_lib.load_or_train_sentencepiece(
+      train_sentences, s['spm_dir'], f'spm.{lang}', s['spm_vocab_size'],
+      lowercase=s['lowercase'])
 
 
 def _build_vocab(s: dict, tokenizer, train_tokens) -> Vocabulary:
@@ -272,6 +275,7 @@ def load_paired(data_source: str = 'files', *, vocabs=None,
               'max_source_len', 'max_target_len'):
     s[key] = int(s[key])
   s['length_splits'] = tuple(s['length_splits'])
+  s['lowercase'] = bool(s['lowercase'])
   _check_settings(s)
   raw = _read(s)
   langs = (s['source_lang'], s['target_lang'])

@@ -105,8 +105,9 @@ def batch_plan(source: Sequence[np.ndarray], target: Sequence[np.ndarray],
   if not shuffle:
     return [np.arange(i * batch_size, min(n, (i + 1) * batch_size))
             for i in range(num)]
-  if chunk_batches < 1:
-    raise DataError(f'chunk_batches={chunk_batches} must be >= 1')
+  if chunk_batches < 1 or seed < 0 or epoch < 0:
+    raise DataError(f'chunk_batches={chunk_batches} must be >= 1, seed={seed} '
+                    f'and epoch={epoch} >= 0')
   rng = np.random.default_rng([int(seed), int(epoch)])
   order = rng.permutation(n)
   if bucketed:

@@ -162,9 +162,6 @@ def load_files(path: str, source_lang: str, target_lang: str,
                stems: Mapping | None = None) -> RawPairs:
   """Parallel text files `{stem}.{lang}[.gz]` of directory `path`."""
   directory = _directory(path)
-  if not source_lang or not target_lang or source_lang == target_lang:
-    raise DataError(f'data.source_lang={source_lang!r} and data.target_lang='
-                    f'{target_lang!r} must be two different language suffixes')
   stems = split_stems(stems)
   source, target, parts = {}, {}, ['files']
   for split in SPLITS:

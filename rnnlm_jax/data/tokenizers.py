@@ -16,6 +16,7 @@ both kinds share one encoding path and the same special tokens.
 """
 
 import hashlib
+import json
 import os
 import pathlib
 import re
@@ -150,15 +151,24 @@ def _file_md5(path: pathlib.Path) -> str:
   return hashlib.md5(path.read_bytes()).hexdigest()
 
 
+def _training_record(sentences: Sequence[str], vocab_size: int,
+                     lowercase: bool, model_type: str) -> dict:
+  data = hashlib.md5('\n'.join(sentences).encode('utf-8')).hexdigest()
+  return {'vocab_size': int(vocab_size), 'lowercase': bool(lowercase),
+          'model_type': model_type, 'train_md5': data}
+
+
 def train_sentencepiece(sentences: Iterable[str], model_dir: str | os.PathLike,
                         name: str, vocab_size: int, lowercase: bool = True,
                         model_type: str = 'unigram') -> SentencePieceTokenizer:
   """Trains a SentencePiece model on `sentences`, saves and loads it.
 
-  Writes `{model_dir}/{name}.model` (and `.vocab`). The model has only its
-  '<unk>' piece besides the learned ones: '<pad>', '<bos>', '<eos>' are added
-  by the Vocabulary built over the pieces. Training runs on one thread so the
-  same sentences always give the same model.
+  Writes `{model_dir}/{name}.model` and `.vocab` (atomically: renamed into
+  place once complete), then `{name}.json`, the training settings that
+  load_or_train_sentencepiece checks. The model has only its '<unk>' piece
+  besides the learned ones: '<pad>', '<bos>', '<eos>' are added by the
+  Vocabulary built over the pieces. Training runs on one thread so the same
+  sentences always give the same model.
 
   Args:
     sentences: training sentences (the train split of one language).
@@ -174,11 +184,12 @@ def train_sentencepiece(sentences: Iterable[str], model_dir: str | os.PathLike,
     raise DataError(f'data.spm_vocab_size={vocab_size} must be >= 8')
   model_dir = pathlib.Path(model_dir)
   model_dir.mkdir(parents=True, exist_ok=True)
+  sentences = list(sentences)
   lines = [s.lower() if lowercase else s for s in sentences]
-  prefix = model_dir / name
+  prefix, tmp = model_dir / name, model_dir / f'.{name}.tmp'
   try:
     spm.SentencePieceTrainer.Train(
-        sentence_iterator=iter(lines), model_prefix=str(prefix),
+        sentence_iterator=iter(lines), model_prefix=str(tmp),
         vocab_size=int(vocab_size), model_type=model_type,
         character_coverage=1.0, hard_vocab_limit=False,
         unk_id=0, bos_id=-1, eos_id=-1, pad_id=-1, unk_piece='<unk>',
@@ -187,4 +198,41 @@ def train_sentencepiece(sentences: Iterable[str], model_dir: str | os.PathLike,
     first = (str(e).splitlines() or [type(e).__name__])[0]
     raise DataError(f'SentencePiece training of {prefix}.model failed: '
                     f'{first}') from None
+  for ext in ('vocab', 'model'):
+    os.replace(f'{tmp}.{ext}', f'{prefix}.{ext}')
+  record = _training_record(sentences, vocab_size, lowercase, model_type)
+  with open(f'{prefix}.json', 'w', encoding='utf-8') as f:
+    json.dump(record, f)
   return SentencePieceTokenizer(f'{prefix}.model', lowercase=lowercase)
+
+
+def load_or_train_sentencepiece(sentences: Sequence[str],
+                                model_dir: str | os.PathLike, name: str,
+                                vocab_size: int, lowercase: bool = True,
+                                model_type: str = 'unigram'
+                                ) -> SentencePieceTokenizer:
+  """Loads `{model_dir}/{name}.model` if it exists, else trains it.
+
+  A model that train_sentencepiece saved with other settings or on other
+  sentences (its `{name}.json`) is an error, not silently reused: the ids of
+  a checkpoint would no longer mean the same pieces.
+  """
+  prefix = pathlib.Path(model_dir) / name
+  model = pathlib.Path(f'{prefix}.model')
+  if not model.is_file():
+    return train_sentencepiece(sentences, model_dir, name, vocab_size,
+                               lowercase, model_type)
+  record_path = pathlib.Path(f'{prefix}.json')
+  if record_path.is_file():
+    try:
+      saved = json.loads(record_path.read_text(encoding='utf-8'))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+      saved = {}
+    wanted = _training_record(sentences, vocab_size, lowercase, model_type)
+    diff = [f'{k} {saved.get(k)!r} (now {v!r})' for k, v in wanted.items()
+            if saved.get(k) != v]
+    if diff:
+      raise DataError(f'{model} was trained with other settings or data: '
+                      f'{"; ".join(diff)}; use a new data.spm_dir or delete '
+                      f'{model} to retrain')
+  return SentencePieceTokenizer(model, lowercase=lowercase)
