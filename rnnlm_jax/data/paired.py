@@ -241,6 +241,26 @@ def apply_length_limits(source: list, target: list, references: list,
   return out_s, out_t, out_r, truncated, dropped
 
 
+def _encode_splits(s: dict, vocabs, tokens, raw_target):
+  """Per split: ids, references, truncated and dropped counts."""
+  source, target, refs, truncated, dropped = {}, {}, {}, {}, {}
+  for split in SPLITS:
+    ids = [[v.encode(x) for x in tk[split]] for v, tk in zip(vocabs, tokens)]
+    limits = ((s['max_source_len'], s['max_target_len'])
+              if split in s['length_splits'] else (0, 0))
+    src, tgt, ref, truncated[split], dropped[split] = apply_length_limits(
+        ids[0], ids[1], [r.strip() for r in raw_target[split]], *limits,
+        s['length_policy'])
+    source[split] = tuple(_readonly(x) for x in src)
+    target[split] = tuple(_readonly(x) for x in tgt)
+    refs[split] = tuple(ref)
+  if not source['train']:
+    raise DataError(f"data.length_policy='drop' dropped all "
+                    f"{dropped['train']:,} training pairs; raise "
+                    'data.max_source_len / data.max_target_len')
+  return source, target, refs, truncated, dropped
+
+
 def load_paired(data_source: str = 'files', *, vocabs=None,
                 **settings) -> PairedCorpus:
   """Reads, tokenizes and encodes the pairs that the settings name.
@@ -289,21 +309,8 @@ def load_paired(data_source: str = 'files', *, vocabs=None,
   else:
     vocabs = [check_specials(v, f'data.{w}_vocab')
               for v, w in zip(vocabs, ('source', 'target'))]
-  source, target, refs, truncated, dropped = {}, {}, {}, {}, {}
-  for split in SPLITS:
-    ids = [[v.encode(x) for x in tk[split]] for v, tk in zip(vocabs, tokens)]
-    limits = ((s['max_source_len'], s['max_target_len'])
-              if split in s['length_splits'] else (0, 0))
-    src, tgt, ref, truncated[split], dropped[split] = apply_length_limits(
-        ids[0], ids[1], [r.strip() for r in raw.target[split]], *limits,
-        s['length_policy'])
-    source[split] = tuple(_readonly(x) for x in src)
-    target[split] = tuple(_readonly(x) for x in tgt)
-    refs[split] = tuple(ref)
-  if not source['train']:
-    raise DataError(f"data.length_policy='drop' dropped all "
-                    f"{dropped['train']:,} training pairs; raise "
-                    'data.max_source_len / data.max_target_len')
+  source, target, refs, truncated, dropped = _encode_splits(
+      s, vocabs, tokens, raw.target)
   fingerprint = md5_of(
       [raw.fingerprint, toks[0].settings(), toks[1].settings(),
        vocabs[0].fingerprint, vocabs[1].fingerprint, s['length_policy'],
