@@ -22,7 +22,7 @@ def _first_line(e: BaseException) -> str:
   return f'{type(e).__name__}: {lines[0] if lines else ""}'
 
 
-def _as_text(value, where: str) -> str:
+def as_text(value, where: str) -> str:
   if isinstance(value, str):
     return value
   if hasattr(value, 'item') and not isinstance(value, bytes):
@@ -42,7 +42,7 @@ def _join(examples, text_key: str, where: str) -> str:
     if text_key not in example:
       raise DataError(f'{where}: data.tfds.text_key={text_key!r} is not a '
                       f'feature; features are {sorted(example)}')
-    text = _as_text(example[text_key], f'{where} example {i}')
+    text = as_text(example[text_key], f'{where} example {i}')
     parts.append(text if text.endswith('\n') else text + '\n')
   return ''.join(parts)
 

@@ -1,0 +1,324 @@
+"""Sentence pairs for sequence-to-sequence models: PairedCorpus, load_paired.
+
+  corpus = load_paired('files', path='../shared/data/multi30k',
+                       source_lang='de', target_lang='en', vocab_min_count=2)
+  src, tgt = corpus.split('train')       # lists of int32 [n_i] id arrays
+  for batch in pair_batches(src, tgt, 128, seed=0, epoch=0): ...
+  corpus.decode_target(ids)              # -> detokenized str, for BLEU
+  corpus.references['test']              # the raw target sentences
+
+Source and target have separate vocabularies built from the training split,
+both starting with the specials '<pad>'=0, '<unk>'=1, '<bos>'=2, '<eos>'=3
+(pad first so zero-filled arrays are padding). The stored id sequences hold
+the sentence tokens only; batching appends '<eos>' (source and target) and
+prepends '<bos>' (decoder inputs).
+"""
+
+import dataclasses
+import itertools
+import os
+import pathlib
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from rnnlm_jax.data import paired_sources
+from rnnlm_jax.data import tokenizers as tok_lib
+from rnnlm_jax.data.corpus import SPLITS, md5_of
+from rnnlm_jax.data.errors import DataError
+from rnnlm_jax.data.text import EOS, UNK
+from rnnlm_jax.data.vocab import Vocabulary
+
+PAD, BOS = '<pad>', '<bos>'
+SPECIALS = (PAD, UNK, BOS, EOS)
+PAD_ID, UNK_ID, BOS_ID, EOS_ID = range(4)
+DATA_SOURCES = ('files', 'jsonl', 'tfds')
+LENGTH_POLICIES = ('truncate', 'drop')
+
+
+def defaults() -> dict:
+  """load_paired's settings with their default values (config keys)."""
+  return dict(
+      data_source='files', path='', source_lang='de', target_lang='en',
+      split_stems=None, source_key='', target_key='', tfds_name='',
+      tfds_data_dir='', tfds_splits=paired_sources.TFDS_SPLITS,
+      tokenizer='punct', lowercase=True, spm_vocab_size=8000, spm_dir='',
+      vocab_min_count=1, vocab_max_size=0, max_source_len=0,
+      max_target_len=0, length_policy='truncate', length_splits=('train',))
+
+
+# eq=False: a generated __eq__ would compare numpy arrays elementwise.
+@dataclasses.dataclass(frozen=True, eq=False)
+class PairedCorpus:
+  """Tokenized, encoded sentence pairs of the three splits.
+
+  Attributes:
+    name: e.g. 'multi30k', 'tfds:wmt14_translate/de-en'.
+    source_lang, target_lang: language codes, e.g. 'de', 'en'.
+    source_vocab, target_vocab: Vocabulary each (SPECIALS first).
+    source_tokenizer, target_tokenizer: PunctTokenizer | SentencePieceTokenizer.
+    source, target: {split: tuple of int32 [n_i] read-only id arrays}, no
+      specials; pair i is (source[split][i], target[split][i]).
+    references: {split: tuple of str}: the target sentences as read (cased,
+      untokenized, not truncated), aligned with target[split], for BLEU.
+    fingerprint: md5 of the raw pairs and every setting that changes ids.
+    truncated, dropped: {split: number of pairs} cut or removed by the
+      max_source_len / max_target_len policy.
+  """
+  name: str
+  source_lang: str
+  target_lang: str
+  source_vocab: Vocabulary
+  target_vocab: Vocabulary
+  source_tokenizer: object
+  target_tokenizer: object
+  source: Mapping[str, tuple]
+  target: Mapping[str, tuple]
+  references: Mapping[str, tuple]
+  fingerprint: str
+  truncated: Mapping[str, int]
+  dropped: Mapping[str, int]
+
+  def split(self, name: str) -> tuple[tuple, tuple]:
+    """(source id arrays, target id arrays) of split `name`."""
+    if name not in SPLITS:
+      raise DataError(f'split {name!r} is not one of {SPLITS}')
+    return self.source[name], self.target[name]
+
+  def decode_target(self, ids) -> str:
+    """Detokenized target sentence of `ids` (model output, e.g. a beam).
+
+    Stops at the first '<eos>'; '<pad>' and '<bos>' are skipped.
+    """
+    return _decode(ids, self.target_vocab, self.target_tokenizer)
+
+  def decode_source(self, ids) -> str:
+    return _decode(ids, self.source_vocab, self.source_tokenizer)
+
+  def save_vocabs(self, directory: str | os.PathLike) -> None:
+    """Writes vocab.{source_lang}.json and vocab.{target_lang}.json."""
+    save_vocabs(directory, self.source_lang, self.target_lang,
+                (self.source_vocab, self.target_vocab))
+
+  def __repr__(self) -> str:
+    sizes = ', '.join(f'{s}={len(self.source[s]):,}' for s in SPLITS)
+    return (f'PairedCorpus({self.name!r}, {self.source_lang}->'
+            f'{self.target_lang}, vocab={len(self.source_vocab):,}/'
+            f'{len(self.target_vocab):,}, {sizes})')
+
+
+def _decode(ids, vocab: Vocabulary, tokenizer) -> str:
+  ids = np.asarray(ids).reshape(-1).tolist()
+  if EOS_ID in ids:
+    ids = ids[:ids.index(EOS_ID)]
+  return tokenizer.detokenize(
+      vocab.decode([i for i in ids if i not in (PAD_ID, BOS_ID)]))
+
+
+def vocab_path(directory: str | os.PathLike, lang: str) -> pathlib.Path:
+  return pathlib.Path(directory) / f'vocab.{lang}.json'
+
+
+def save_vocabs(directory, source_lang: str, target_lang: str,
+                vocabs: tuple[Vocabulary, Vocabulary]) -> None:
+  pathlib.Path(directory).mkdir(parents=True, exist_ok=True)
+  for lang, vocab in zip((source_lang, target_lang), vocabs):
+    vocab.save(vocab_path(directory, lang))
+
+
+def load_vocabs(directory, source_lang: str,
+                target_lang: str) -> tuple[Vocabulary, Vocabulary]:
+  """(source, target) vocabularies written by save_vocabs."""
+  vocabs = []
+  for lang in (source_lang, target_lang):
+    path = vocab_path(directory, lang)
+    if not path.is_file():
+      raise DataError(f'{path} does not exist; save the vocabularies with '
+                      'PairedCorpus.save_vocabs first')
+    vocabs.append(check_specials(Vocabulary.load(path), str(path)))
+  return vocabs[0], vocabs[1]
+
+
+def check_specials(vocab: Vocabulary, where: str) -> Vocabulary:
+  if vocab.tokens[:len(SPECIALS)] != SPECIALS:
+    raise DataError(f'{where}: a paired vocabulary must start with {SPECIALS}, '
+                    f'this one starts with {vocab.tokens[:len(SPECIALS)]}')
+  return vocab
+
+
+def _check_settings(s: dict) -> None:
+  if s['data_source'] not in DATA_SOURCES:
+    raise DataError(f"data.data_source={s['data_source']!r} is not one of "
+                    f'{DATA_SOURCES}')
+  if (not s['source_lang'] or not s['target_lang']
+      or s['source_lang'] == s['target_lang']):
+    raise DataError(f"data.source_lang={s['source_lang']!r} and "
+                    f"data.target_lang={s['target_lang']!r} must be two "
+                    'different, non-empty language codes')
+  if s['tokenizer'] not in tok_lib.TOKENIZERS:
+    raise DataError(f"data.tokenizer={s['tokenizer']!r} is not one of "
+                    f'{tok_lib.TOKENIZERS}')
+  if s['length_policy'] not in LENGTH_POLICIES:
+    raise DataError(f"data.length_policy={s['length_policy']!r} is not one of "
+                    f'{LENGTH_POLICIES}')
+  for key in ('max_source_len', 'max_target_len'):
+    if s[key] != 0 and s[key] < 2:
+      raise DataError(f'data.{key}={s[key]} must be 0 (no limit) or >= 2 (it '
+                      "counts the '<eos>' too)")
+  for split in s['length_splits']:
+    if split not in SPLITS:
+      raise DataError(f'data.length_splits entry {split!r} is not one of '
+                      f'{SPLITS}')
+  if s['vocab_min_count'] < 1 or s['vocab_max_size'] < 0:
+    raise DataError(f"data.vocab_min_count={s['vocab_min_count']} must be >= 1 "
+                    f"and data.vocab_max_size={s['vocab_max_size']} >= 0")
+
+
+def _read(s: dict) -> paired_sources.RawPairs:
+  if s['data_source'] == 'files':
+    return paired_sources.load_files(s['path'], s['source_lang'],
+                                     s['target_lang'], s['split_stems'])
+  if s['data_source'] == 'jsonl':
+    return paired_sources.load_jsonl(
+        s['path'], s['source_key'] or s['source_lang'],
+        s['target_key'] or s['target_lang'], s['split_stems'])
+  return paired_sources.load_tfds(s['tfds_name'], s['tfds_data_dir'],
+                                  s['source_lang'], s['target_lang'],
+                                  s['tfds_splits'])
+
+
+def _tokenizer(s: dict, lang: str, train_sentences: Sequence[str]):
+  if s['tokenizer'] == 'punct':
+    return tok_lib.PunctTokenizer(lowercase=s['lowercase'])
+  if not s['spm_dir']:
+    raise DataError("data.tokenizer='sentencepiece' needs data.spm_dir (the "
+                    "run's workdir) to save the SentencePiece models in")
+  # Reloaded when resuming (or in a later run with the same workdir).
+  return tok_lib.load_or_train_sentencepiece(
+      train_sentences, s['spm_dir'], f'spm.{lang}', s['spm_vocab_size'],
+      lowercase=s['lowercase'])
+
+
+def _build_vocab(s: dict, tokenizer, train_tokens) -> Vocabulary:
+  if s['tokenizer'] == 'sentencepiece':
+    # The model already chose the pieces: keep all of them, in model order.
+    return Vocabulary(SPECIALS + tuple(p for p in tokenizer.pieces
+                                       if p not in SPECIALS))
+  return Vocabulary.build(itertools.chain.from_iterable(train_tokens),
+                          max_size=s['vocab_max_size'],
+                          min_count=s['vocab_min_count'], specials=SPECIALS)
+
+
+def _readonly(ids: np.ndarray) -> np.ndarray:
+  ids.setflags(write=False)
+  return ids
+
+
+def apply_length_limits(source: list, target: list, references: list,
+                        max_source: int, max_target: int, policy: str):
+  """(source, target, references, truncated, dropped) after the limits.
+
+  max_source / max_target count tokens plus the '<eos>' batching appends, so
+  an id sequence may hold max - 1 tokens; 0 means no limit. A pair is counted
+  once even if both sides are too long. Truncation keeps the reference whole
+  (BLEU is scored against what the sentence really says).
+  """
+  cap_s = max_source - 1 if max_source else None
+  cap_t = max_target - 1 if max_target else None
+  out_s, out_t, out_r, truncated, dropped = [], [], [], 0, 0
+  for src, tgt, ref in zip(source, target, references):
+    too_long = ((cap_s is not None and len(src) > cap_s)
+                or (cap_t is not None and len(tgt) > cap_t))
+    if too_long and policy == 'drop':
+      dropped += 1
+      continue
+    if too_long:
+      truncated += 1
+      src, tgt = src[:cap_s], tgt[:cap_t]
+    out_s.append(src)
+    out_t.append(tgt)
+    out_r.append(ref)
+  return out_s, out_t, out_r, truncated, dropped
+
+
+def _encode_splits(s: dict, vocabs, tokens, raw_target):
+  """Per split: ids, references, truncated and dropped counts."""
+  source, target, refs, truncated, dropped = {}, {}, {}, {}, {}
+  for split in SPLITS:
+    ids = [[v.encode(x) for x in tk[split]] for v, tk in zip(vocabs, tokens)]
+    limits = ((s['max_source_len'], s['max_target_len'])
+              if split in s['length_splits'] else (0, 0))
+    src, tgt, ref, truncated[split], dropped[split] = apply_length_limits(
+        ids[0], ids[1], [r.strip() for r in raw_target[split]], *limits,
+        s['length_policy'])
+    source[split] = tuple(_readonly(x) for x in src)
+    target[split] = tuple(_readonly(x) for x in tgt)
+    refs[split] = tuple(ref)
+  if not source['train']:
+    raise DataError(f"data.length_policy='drop' dropped all "
+                    f"{dropped['train']:,} training pairs; raise "
+                    'data.max_source_len / data.max_target_len')
+  return source, target, refs, truncated, dropped
+
+
+def load_paired(data_source: str = 'files', *, vocabs=None,
+                **settings) -> PairedCorpus:
+  """Reads, tokenizes and encodes the pairs that the settings name.
+
+  Args:
+    data_source: 'files' (parallel `{stem}.{lang}[.gz]` files in `path`),
+      'jsonl' (`{stem}.jsonl[.gz]` in `path`) or 'tfds'.
+    vocabs: (source, target) Vocabulary to encode with (resuming, see
+      load_vocabs); None builds both from the train split.
+    **settings: any key of defaults():
+      path: the data directory (files, jsonl).
+      source_lang, target_lang: language suffixes / TFDS feature names.
+      split_stems: {split: stem or stems} overriding DEFAULT_SPLIT_STEMS.
+      source_key, target_key: JSONL keys (dotted for nesting); default the
+        language codes.
+      tfds_name, tfds_data_dir, tfds_splits: the TFDS dataset.
+      tokenizer: 'punct' | 'sentencepiece'; lowercase: lower-case first.
+      spm_vocab_size, spm_dir: SentencePiece pieces per language and the
+        directory the models are saved to / reloaded from (the workdir).
+      vocab_min_count, vocab_max_size: Vocabulary.build options (punct).
+      max_source_len, max_target_len: longest row, '<eos>' included; 0 = any.
+      length_policy: 'truncate' | 'drop' pairs over a limit, in the splits
+        listed in length_splits (default train only, so that every eval
+        pair is scored).
+  """
+  unknown = sorted(set(settings) - set(defaults()))
+  if unknown:
+    raise DataError(f'unknown paired data setting(s) {unknown}; known: '
+                    f'{sorted(defaults())}')
+  s = dict(defaults(), data_source=data_source, **settings)
+  for key in ('spm_vocab_size', 'vocab_min_count', 'vocab_max_size',
+              'max_source_len', 'max_target_len'):
+    s[key] = int(s[key])
+  s['length_splits'] = tuple(s['length_splits'])
+  s['lowercase'] = bool(s['lowercase'])
+  _check_settings(s)
+  raw = _read(s)
+  langs = (s['source_lang'], s['target_lang'])
+  sides = (raw.source, raw.target)
+  toks = [_tokenizer(s, lang, side['train'])
+          for lang, side in zip(langs, sides)]
+  tokens = [{split: [t.tokenize(x) for x in side[split]] for split in SPLITS}
+            for t, side in zip(toks, sides)]
+  if vocabs is None:
+    vocabs = [_build_vocab(s, t, tk['train']) for t, tk in zip(toks, tokens)]
+  else:
+    vocabs = [check_specials(v, f'data.{w}_vocab')
+              for v, w in zip(vocabs, ('source', 'target'))]
+  source, target, refs, truncated, dropped = _encode_splits(
+      s, vocabs, tokens, raw.target)
+  fingerprint = md5_of(
+      [raw.fingerprint, toks[0].settings(), toks[1].settings(),
+       vocabs[0].fingerprint, vocabs[1].fingerprint, s['length_policy'],
+       str(s['max_source_len']), str(s['max_target_len']),
+       ','.join(s['length_splits'])])
+  return PairedCorpus(
+      name=raw.name, source_lang=langs[0], target_lang=langs[1],
+      source_vocab=vocabs[0], target_vocab=vocabs[1],
+      source_tokenizer=toks[0], target_tokenizer=toks[1], source=source,
+      target=target, references=refs, fingerprint=fingerprint,
+      truncated=truncated, dropped=dropped)
