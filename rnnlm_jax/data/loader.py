@@ -2,7 +2,9 @@
 
 import numpy as np
 
+from rnnlm_jax.data import cache as cache_lib
 from rnnlm_jax.data import corpus as corpus_lib
+from rnnlm_jax.data import streaming
 from rnnlm_jax.data import text as text_lib
 from rnnlm_jax.data.corpus import Corpus, SPLITS
 from rnnlm_jax.data.errors import DataError
@@ -49,6 +51,31 @@ def _raw_corpus(data_config) -> corpus_lib.RawCorpus:
   return tfds_source.load_raw(data_config.tfds_name, data_config.tfds_data_dir,
                               data_config.tfds_text_key,
                               data_config.tfds_splits)
+
+
+def _text_source(data_config) -> streaming.TextSource:
+  source = data_config.source
+  if source == 'stdlib':
+    return stdlib_source.stream_source()
+  if source == 'files':
+    return files_source.stream_source(data_config.path,
+                                      data_config.split_fractions)
+  return tfds_source.stream_source(data_config.tfds_name,
+                                   data_config.tfds_data_dir,
+                                   data_config.tfds_text_key,
+                                   data_config.tfds_splits)
+
+
+def _cached_corpus(data_config, vocab: Vocabulary | None) -> Corpus:
+  cached = cache_lib.load(_text_source(data_config),
+                          cache_lib.settings_of(data_config, vocab),
+                          str(data_config.cache_dir), vocab)
+  caps = _caps(data_config)
+  streams = {s: corpus_lib.readonly(corpus_lib.cap_tokens(cached.streams[s],
+                                                          caps[s]))
+             for s in SPLITS}
+  return Corpus(name=cached.name, level=data_config.level, vocab=cached.vocab,
+                fingerprint=cached.fingerprint, **streams)
 
 
 def _caps(data_config) -> dict:
@@ -100,11 +127,15 @@ def load_corpus(data_config, vocab: Vocabulary | None = None) -> Corpus:
   Returns:
     A Corpus. The vocabulary is built from the whole train split, before the
     max_train_tokens / max_eval_tokens caps truncate the streams, so capped
-    smoke runs share ids with full runs.
+    smoke runs share ids with full runs. With data.cache_dir set, the ids
+    come memory-mapped from the corpus cache (cache.py; built on first use),
+    equal to the ones read from text.
   """
   _check_config(data_config)
   if data_config.source == 'synthetic':
     return _synthetic_corpus(data_config, vocab)
+  if data_config.get('cache_dir'):
+    return _cached_corpus(data_config, vocab)
   raw = _raw_corpus(data_config)
   level = data_config.level
   vocab, ids = corpus_lib.encode_texts(
