@@ -93,7 +93,8 @@ def readonly(ids: np.ndarray) -> np.ndarray:
 
   int32, except uint16 / uint32 streams (memory-mapped), which keep their dtype.
   """
-  ids = np.asarray(ids)
+  if not isinstance(ids, np.ndarray):  # np.asarray would drop np.memmap
+    ids = np.asarray(ids)
   if ids.dtype not in MAPPED_DTYPES:
     ids = ids.astype(np.int32, copy=False)
   ids.setflags(write=False)

@@ -71,8 +71,9 @@ class PartsMd5:
     return self._h.hexdigest()
 
 
-def regroup(pieces: Iterable[str], size: int = CHUNK_CHARS) -> Iterator[str]:
+def regroup(pieces: Iterable[str], size: int | None = None) -> Iterator[str]:
   """Joins consecutive line-aligned pieces into chunks of about `size`."""
+  size = size or CHUNK_CHARS
   buf, length = [], 0
   for piece in pieces:
     buf.append(piece)

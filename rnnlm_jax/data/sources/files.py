@@ -68,14 +68,16 @@ def read_text(path: pathlib.Path) -> str:
   return text
 
 
-def iter_pieces(path: pathlib.Path, read_bytes: int = READ_BYTES
+def iter_pieces(path: pathlib.Path, read_bytes: int | None = None
                 ) -> Iterator[tuple[int, int, str]]:
   """(byte offset, byte length, text) of `path` in line-aligned pieces.
 
   The texts joined are read_text(path), with the same errors (raised when the
   reader gets there; an empty file at the end). Every piece but the last ends
-  in '\n'; a line longer than `read_bytes` makes its piece longer.
+  in '\n'; a line longer than `read_bytes` (default READ_BYTES) makes its
+  piece longer.
   """
+  read_bytes = read_bytes or READ_BYTES
   try:
     f = open(path, 'rb')  # pylint: disable=consider-using-with
   except OSError as e:
