@@ -305,6 +305,13 @@ def test_batching_converts_only_what_it_returns(tmp_path):
       assert b.inputs.dtype == b.targets.dtype == np.int32
       np.testing.assert_array_equal(a.inputs, b.inputs)
       np.testing.assert_array_equal(a.targets, b.targets)
+  from rnnlm_jax.train import variable_bptt  # pylint: disable=import-outside-toplevel
+  plan = [(0, 3), (3, 5), (8, 2)]
+  for a, b in zip(variable_bptt.windows(plain.train, 4, plan, rows=(2, 4)),
+                  variable_bptt.windows(cached.train, 4, plan, rows=(2, 4))):
+    assert b.inputs.dtype == b.targets.dtype == np.int32
+    np.testing.assert_array_equal(a.inputs, b.inputs)
+    np.testing.assert_array_equal(a.targets, b.targets)
   eos = cached.boundary_id
   pairs = zip(data.sentence_batches(plain.train, eos, 2, 5, shuffle_seed=1),
               data.sentence_batches(cached.train, eos, 2, 5, shuffle_seed=1))
@@ -363,3 +370,22 @@ def test_training_is_the_same_with_and_without_the_cache(tmp_path):
   saved = json.loads((tmp_path / 'plain' / 'config.json').read_text())
   assert workdir_lib.config_difference(
       saved, workdir_lib.config_dict(train_config(path, tmp_path / 'x', 20))) is None
+
+
+def test_corpus_scale_script_runs(tmp_path):
+  import subprocess  # pylint: disable=import-outside-toplevel
+  import sys  # pylint: disable=import-outside-toplevel
+  from conftest import REPO_ROOT  # pylint: disable=import-outside-toplevel
+  ptb = tmp_path / 'ptb'
+  ptb.mkdir()
+  for split, text in (('train', TRAIN), ('valid', VALID), ('test', TEST)):
+    (ptb / f'ptb.{split}.txt').write_text(text * 40)
+  out = subprocess.run(
+      [sys.executable, str(REPO_ROOT / 'scripts' / 'corpus_scale.py'),
+       '--sizes', '0', '--ptb', str(ptb), '--out', str(tmp_path / 't.md')],
+      capture_output=True, text=True, check=True).stdout
+  rows = [l for l in out.splitlines() if l.startswith('| 0 MB')]
+  assert [r.split(' | ')[1] for r in rows] == [
+      'uncached (today)', 'cache build (1st start)', 'cached start',
+      'cached start + bptt pass']
+  assert (tmp_path / 't.md').read_text().strip() == out.strip()
