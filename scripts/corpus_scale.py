@@ -64,8 +64,9 @@ def child(args) -> None:
     for batch in data.bptt_windows(corpus.train, 20, 35):
       checksum += int(batch.targets[:, -1].sum())
     pass_s = time.perf_counter() - t2
+  usage = resource.getrusage(resource.RUSAGE_SELF)
   print(json.dumps({
-      'import_s': import_s, 'load_s': load_s, 'pass_s': pass_s,
+      'cpu_s': usage.ru_utime + usage.ru_stime, 'import_s': import_s, 'load_s': load_s, 'pass_s': pass_s,
       'peak_rss': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
       'peak_rss_after_load': rss_load, 'tokens': tokens, 'mapped': mapped,
       'dtype': str(corpus.train.dtype), 'fingerprint': corpus.fingerprint}))
@@ -85,7 +86,8 @@ def row(label, mb, r) -> str:
   mib = lambda b: f'{b / 2**20:,.0f}'
   beyond = (r['peak_rss'] - r['mapped']) if r['mapped'] else None
   cells = [f'{mb:,} MB', label, f"{r['tokens'] / 1e6:.1f} M", f"{r['load_s']:.2f}",
-           f"{r['process_s']:.2f}", mib(r['peak_rss']),
+           f"{r['import_s']:.2f}", f"{r['process_s']:.2f}", f"{r['cpu_s']:.1f}",
+           mib(r['peak_rss']),
            f"{r['peak_rss'] / r['tokens']:.1f}",
            mib(r['mapped']) if r['mapped'] else '-',
            mib(beyond) if r['mapped'] and r['pass_s'] is not None else '-',
@@ -93,9 +95,10 @@ def row(label, mb, r) -> str:
   return '| ' + ' | '.join(cells) + ' |'
 
 
-HEADER = ('| corpus | start | tokens | load_corpus s | process s | peak RSS MiB '
-          '| RSS bytes/token | mapped MiB | RSS beyond mapped MiB | bptt pass s |\n'
-          '|---|---|---|---|---|---|---|---|---|---|')
+HEADER = ('| corpus | start | tokens | load_corpus s | import s | process s '
+          '| process CPU s | peak RSS MiB | RSS bytes/token | mapped MiB '
+          '| RSS beyond mapped MiB | bptt pass s |\n'
+          '|---|---|---|---|---|---|---|---|---|---|---|---|')
 
 
 def main() -> None:

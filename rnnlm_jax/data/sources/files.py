@@ -7,6 +7,9 @@ data.path is either
   * a single text file cut into contiguous train/valid/test parts by
     data.split_fractions (e.g. Tiny Shakespeare's input.txt). Cuts are moved
     forward to the next line start so no line is split between two parts.
+
+load_raw reads the texts whole; stream_source yields the same texts in
+line-aligned pieces (for the corpus cache, in bounded memory).
 """
 
 import fnmatch
