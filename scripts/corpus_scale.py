@@ -17,7 +17,6 @@ Prints a markdown table; --out FILE also writes it there.
 
 import argparse
 import json
-import os
 import pathlib
 import resource
 import shutil
@@ -66,8 +65,8 @@ def child(args) -> None:
     pass_s = time.perf_counter() - t2
   usage = resource.getrusage(resource.RUSAGE_SELF)
   print(json.dumps({
-      'cpu_s': usage.ru_utime + usage.ru_stime, 'import_s': import_s, 'load_s': load_s, 'pass_s': pass_s,
-      'peak_rss': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+      'cpu_s': usage.ru_utime + usage.ru_stime, 'import_s': import_s,
+      'load_s': load_s, 'pass_s': pass_s, 'peak_rss': usage.ru_maxrss * 1024,
       'peak_rss_after_load': rss_load, 'tokens': tokens, 'mapped': mapped,
       'dtype': str(corpus.train.dtype), 'fingerprint': corpus.fingerprint}))
 
