@@ -6,6 +6,9 @@ imported lazily by the 'tfds' source alone.
   corpus = load_corpus(config.data)          # Corpus: vocab + id streams
   for batch in bptt_windows(corpus.train, batch_size=20, seq_len=35):
     ...                                      # Batch(inputs, targets, mask)
+
+With config.data.cache_dir set, the text is tokenized once (streaming) and
+later loads memory-map the ids (cache.py).
 """
 
 from rnnlm_jax.data.batching import Batch
