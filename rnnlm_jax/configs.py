@@ -53,6 +53,8 @@ def base_config() -> ml_collections.ConfigDict:
   # caps on tokens per split (0: no cap); keep CPU runs short
   c.data.max_train_tokens = 0
   c.data.max_eval_tokens = 0
+  # corpus cache: local dir; text tokenized once, ids memory-mapped ('' = off)
+  c.data.cache_dir = ''
   # 'stream': contiguous rows, hidden state carried across windows (TBPTT)
   # 'sentence': one padded, masked sentence per row; state reset each batch
   c.data.mode = 'stream'

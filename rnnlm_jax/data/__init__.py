@@ -11,6 +11,9 @@ imported lazily by the 'tfds' source alone.
   pairs = load_paired('files', path='.../multi30k', vocab_min_count=2)
   for batch in pair_batches(*pairs.split('train'), 128, seed=0, epoch=0):
     ...                                      # PairBatch(source, ..., mask)
+
+With config.data.cache_dir set, the text is tokenized once (streaming) and
+later loads memory-map the ids (cache.py).
 """
 
 from rnnlm_jax.data.batching import Batch

@@ -47,7 +47,8 @@ class Corpus:
     name: e.g. 'ptb', 'stdlib', 'synthetic', 'tfds:tiny_shakespeare'.
     level: 'word' | 'char'.
     vocab: the Vocabulary the streams are encoded with.
-    train, valid, test: int32 [N_split] token-id streams.
+    train, valid, test: [N_split] token-id streams: int32, or read-only
+      np.memmap uint16 / uint32 when loaded from the corpus cache.
     fingerprint: md5 identifying the raw corpus (text/files + split rule).
     oracle_nll: synthetic only: {split: mean nats/token of the true model}.
   """
@@ -81,9 +82,21 @@ class Corpus:
             f'vocab={len(self.vocab):,}, {sizes})')
 
 
+# Id dtypes of the corpus cache's memory-mapped files, kept as they are:
+# converting a mapped stream to int32 would copy all of it into memory.
+# Batching converts each window it returns.
+MAPPED_DTYPES = (np.dtype(np.uint16), np.dtype(np.uint32))
+
+
 def readonly(ids: np.ndarray) -> np.ndarray:
-  """int32 copy-free view that cannot be modified (a Corpus is frozen)."""
-  ids = np.asarray(ids, dtype=np.int32)
+  """A view of `ids` that cannot be modified (a Corpus is frozen).
+
+  int32, except uint16 / uint32 streams (memory-mapped), which keep their dtype.
+  """
+  if not isinstance(ids, np.ndarray):  # np.asarray would drop np.memmap
+    ids = np.asarray(ids)
+  if ids.dtype not in MAPPED_DTYPES:
+    ids = ids.astype(np.int32, copy=False)
   ids.setflags(write=False)
   return ids
 

@@ -3,7 +3,9 @@
 import numpy as np
 
 from rnnlm_jax import registry
+from rnnlm_jax.data import cache as cache_lib
 from rnnlm_jax.data import corpus as corpus_lib
+from rnnlm_jax.data import streaming
 from rnnlm_jax.data import text as text_lib
 from rnnlm_jax.data.corpus import Corpus, SPLITS
 from rnnlm_jax.data.errors import DataError
@@ -38,6 +40,20 @@ def _check_config(data_config) -> None:
   if int(_get(data_config, 'vocab_min_count')) < 1:
     raise DataError(f'data.vocab_min_count={data_config.vocab_min_count} '
                     'must be >= 1')
+
+
+def _cached_corpus(data_config, vocab: Vocabulary | None,
+                   text_source: streaming.TextSource) -> Corpus:
+  """The corpus from the cache in data.cache_dir (built on first use)."""
+  cached = cache_lib.load(text_source,
+                          cache_lib.settings_of(data_config, vocab),
+                          str(data_config.cache_dir), vocab)
+  caps = _caps(data_config)
+  streams = {s: corpus_lib.readonly(corpus_lib.cap_tokens(cached.streams[s],
+                                                          caps[s]))
+             for s in SPLITS}
+  return Corpus(name=cached.name, level=data_config.level, vocab=cached.vocab,
+                fingerprint=cached.fingerprint, **streams)
 
 
 def _caps(data_config) -> dict:
@@ -76,10 +92,14 @@ def _synthetic_corpus(data_config, vocab: Vocabulary | None) -> Corpus:
                 fingerprint=fingerprint, oracle_nll=oracle, **streams)
 
 
-def _text_corpus(load_raw):
-  """A source of raw text per split -> tokenized, encoded Corpus."""
+def _text_corpus(load_raw, stream_source):
+  """A text source -> its loader: tokenized, encoded Corpus from the raw text
+  per split (`load_raw`), or, with data.cache_dir set, memory-mapped from the
+  cache that `stream_source` fills in one streaming pass."""
 
   def load(data_config, vocab: Vocabulary | None) -> Corpus:
+    if data_config.cache_dir:
+      return _cached_corpus(data_config, vocab, stream_source(data_config))
     raw = load_raw(data_config)
     level = data_config.level
     vocab, ids = corpus_lib.encode_texts(
@@ -98,12 +118,16 @@ def _text_corpus(load_raw):
 # data.source -> (data config, vocab or None) -> Corpus. A text source's own
 # options live in its sub-dict of the data config (e.g. data.tfds.name).
 SOURCES = registry.Registry('data.source')
-SOURCES.register('stdlib', _text_corpus(lambda d: stdlib_source.load_raw()))
+SOURCES.register('stdlib', _text_corpus(
+    lambda d: stdlib_source.load_raw(), lambda d: stdlib_source.stream_source()))
 SOURCES.register('files', _text_corpus(
-    lambda d: files_source.load_raw(d.path, d.split_fractions)))
+    lambda d: files_source.load_raw(d.path, d.split_fractions),
+    lambda d: files_source.stream_source(d.path, d.split_fractions)))
 SOURCES.register('tfds', _text_corpus(
     lambda d: tfds_source.load_raw(d.tfds.name, d.tfds.data_dir,
-                                   d.tfds.text_key, d.tfds.splits)))
+                                   d.tfds.text_key, d.tfds.splits),
+    lambda d: tfds_source.stream_source(d.tfds.name, d.tfds.data_dir,
+                                        d.tfds.text_key, d.tfds.splits)))
 SOURCES.register('synthetic', _synthetic_corpus)
 
 
@@ -119,7 +143,9 @@ def load_corpus(data_config, vocab: Vocabulary | None = None) -> Corpus:
   Returns:
     A Corpus. The vocabulary is built from the whole train split, before the
     max_train_tokens / max_eval_tokens caps truncate the streams, so capped
-    smoke runs share ids with full runs.
+    smoke runs share ids with full runs. With data.cache_dir set, the ids
+    come memory-mapped from the corpus cache (cache.py; built on first use),
+    equal to the ones read from text.
   """
   _check_config(data_config)
   return SOURCES.get(data_config.source)(data_config, vocab)

@@ -235,11 +235,11 @@ def load_tfds(name: str, data_dir: str, source_lang: str, target_lang: str,
               splits: Sequence[str] = TFDS_SPLITS) -> RawPairs:
   """A TFDS translation dataset, e.g. 'wmt14_translate/de-en'."""
   if not name:
-    raise DataError("data.tfds_name is empty; set it, e.g. "
+    raise DataError("data.tfds.name is empty; set it, e.g. "
                     "'wmt14_translate/de-en'")
   splits = tuple(splits)
   if len(splits) != 3:
-    raise DataError(f'data.tfds_splits={splits} must name 3 splits (train, '
+    raise DataError(f'data.tfds.splits={splits} must name 3 splits (train, '
                     'valid, test), e.g. ("train", "validation", "test")')
   examples = tfds_source.read_splits(name, data_dir or None, splits)
   source, target, parts = {}, {}, ['tfds', name, source_lang, target_lang]

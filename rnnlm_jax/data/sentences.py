@@ -23,7 +23,12 @@ def sentence_bounds(stream: np.ndarray, boundary_id: int) -> np.ndarray:
   without a final boundary.
   """
   stream = np.asarray(stream)
-  ends = np.flatnonzero(stream == boundary_id) + 1
+  # In blocks: a whole-stream comparison would hold N bytes at once.
+  step = 1 << 24
+  ends = np.concatenate(
+      [np.zeros(0, np.int64)]
+      + [np.flatnonzero(stream[i:i + step] == boundary_id) + (i + 1)
+         for i in range(0, len(stream), step)])
   if len(ends) == 0 or ends[-1] != len(stream):
     ends = np.append(ends, len(stream))
   starts = np.concatenate([[0], ends[:-1]])

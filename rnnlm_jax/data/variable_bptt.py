@@ -78,11 +78,11 @@ def windows(stream: np.ndarray, batch_size: int, plan: list[BpttWindow], *,
   a, b = check_rows(rows, batch_size)
   length = len(stream) // batch_size
   table = np.asarray(stream)[:batch_size * length].reshape(batch_size, length)
-  table = table[a:b].astype(np.int32)
+  table = table[a:b]  # a view: a memory-mapped stream is converted per window
   for window in plan[start:]:
     lo, n = window
-    yield Batch(np.ascontiguousarray(table[:, lo:lo + n]),
-                np.ascontiguousarray(table[:, lo + 1:lo + n + 1]),
+    yield Batch(np.ascontiguousarray(table[:, lo:lo + n], dtype=np.int32),
+                np.ascontiguousarray(table[:, lo + 1:lo + n + 1], dtype=np.int32),
                 np.ones((b - a, n), np.float32))
 
 

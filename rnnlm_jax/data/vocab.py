@@ -3,8 +3,9 @@
 import collections
 import hashlib
 import json
+import os
 import pathlib
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -20,7 +21,7 @@ def _fingerprint(tokens: Sequence[str]) -> str:
   return hashlib.md5(payload.encode('utf-8')).hexdigest()
 
 
-def _char_counts(text: str) -> collections.Counter:
+def char_counts(text: str) -> collections.Counter:
   """Character counts of `text` via numpy (a Counter loop is ~10x slower)."""
   if not text:
     return collections.Counter()
@@ -70,18 +71,25 @@ class Vocabulary:
       min_count: drop (non-special) tokens seen fewer times than this.
       specials: tokens that always get the first ids.
     """
+    if isinstance(tokens, str):
+      counts = char_counts(tokens)
+    else:
+      counts = collections.Counter(tokens)
+    return cls.from_counts(counts, max_size, min_count, specials)
+
+  @classmethod
+  def from_counts(cls, counts: Mapping[str, int], max_size: int = 0,
+                  min_count: int = 1,
+                  specials: Sequence[str] = (UNK, EOS)) -> 'Vocabulary':
+    """Like `build`, from token counts (e.g. summed over chunks of a stream)."""
     if max_size < 0 or min_count < 1:
       raise DataError(f'vocab max_size={max_size} must be >= 0 and '
                       f'min_count={min_count} >= 1')
     if max_size and max_size < len(specials):
       raise DataError(f'vocab max_size={max_size} is smaller than the '
                       f'{len(specials)} special tokens {tuple(specials)}')
-    if isinstance(tokens, str):
-      counts = _char_counts(tokens)
-    else:
-      counts = collections.Counter(tokens)
-    for s in specials:
-      counts.pop(s, None)
+    skip = set(specials)
+    counts = {t: n for t, n in counts.items() if t not in skip}
     ranked = sorted((t for t, n in counts.items() if n >= min_count),
                     key=lambda t: (-counts[t], t))
     vocab = list(specials) + ranked

@@ -29,7 +29,7 @@ RESUME_KEYS = ('seed', 'data', 'model', 'train.batch_size', 'train.seq_len',
                'train.bptt_bucket')
 # Under RESUME_KEYS but only *how* the same model is computed (same params,
 # same gradients): free to change on resume, e.g. after benchmarking.
-FREE_KEYS = ('model.unroll', 'model.recurrent_backward')
+FREE_KEYS = ('model.unroll', 'model.recurrent_backward', 'data.cache_dir')
 
 
 class RunMismatchError(ValueError):

@@ -9,11 +9,15 @@ different stdlib and so a different corpus: Corpus.fingerprint tells them apart.
 """
 
 import hashlib
+import itertools
 import os
 import pathlib
 import sysconfig
 
-from rnnlm_jax.data.corpus import md5_of, RawCorpus, SPLITS
+from typing import Iterator
+
+from rnnlm_jax.data.corpus import RawCorpus, SPLITS, md5_of
+from rnnlm_jax.data.streaming import TextSource, regroup
 
 # Directory names never descended into: third-party code and test suites
 # (test, tests, idlelib/idle_test, lib2to3/tests, ...).
@@ -55,12 +59,11 @@ def split_of(rel_path: str) -> str:
   return 'train' if bucket < 90 else 'valid' if bucket < 95 else 'test'
 
 
-def read_files(root: pathlib.Path, rels: list[str]) -> list[tuple[str, str]]:
-  """[(rel_path, text)], skipping unreadable / non-UTF-8 files.
+def iter_files(root: pathlib.Path, rels) -> Iterator[tuple[str, str]]:
+  """(rel_path, text) of each file, skipping unreadable / non-UTF-8 files.
 
   Skipping depends only on file content, so it is deterministic.
   """
-  out = []
   for rel in rels:
     try:
       text = (root / rel).read_bytes().decode('utf-8')
@@ -68,8 +71,15 @@ def read_files(root: pathlib.Path, rels: list[str]) -> list[tuple[str, str]]:
       continue
     if not text.endswith('\n'):
       text += '\n'  # keep the separator on a line of its own
-    out.append((rel, text))
-  return out
+    yield rel, text
+
+
+def read_files(root: pathlib.Path, rels: list[str]) -> list[tuple[str, str]]:
+  """[(rel_path, text)] of iter_files."""
+  return list(iter_files(root, rels))
+
+
+_RULE = 'stdlib:md5(path)%100<90|<95'
 
 
 def load_raw(root: pathlib.Path | None = None) -> RawCorpus:
@@ -84,6 +94,35 @@ def load_raw(root: pathlib.Path | None = None) -> RawCorpus:
   for rel, text in files:
     parts[split_of(rel)].append(text)
   texts = {s: SEPARATOR.join(p) for s, p in parts.items()}
-  fingerprint = md5_of(['stdlib:md5(path)%100<90|<95']
-                       + [x for rel, text in files for x in (rel, text)])
+  fingerprint = md5_of([_RULE] + [x for rel, text in files for x in (rel, text)])
   return RawCorpus(name='stdlib', texts=texts, fingerprint=fingerprint)
+
+
+def stream_source(root: pathlib.Path | None = None) -> TextSource:
+  """The stdlib corpus as a TextSource: the texts of load_raw, file by file."""
+  root = stdlib_root() if root is None else pathlib.Path(root)
+  rels = list_files(root)
+  stats = []
+  for rel in rels:
+    try:
+      st = (root / rel).stat()
+      stats.append(f'{rel}:{st.st_size}:{st.st_mtime_ns}')
+    except OSError:
+      stats.append(f'{rel}:unreadable')
+  by_split = {s: [r for r in rels if split_of(r) == s] for s in SPLITS}
+
+  def pieces(split):
+    for i, (_, text) in enumerate(iter_files(root, by_split[split])):
+      if i:
+        yield SEPARATOR
+      yield text
+
+  def fingerprint():
+    # md5_of takes a generator: one file in memory at a time.
+    return md5_of(itertools.chain(
+        [_RULE], (x for rel, text in iter_files(root, rels) for x in (rel, text))))
+
+  return TextSource(name='stdlib',
+                    identity=md5_of([_RULE, str(root.resolve())] + stats),
+                    chunks=lambda split: regroup(pieces(split)),
+                    fingerprint=fingerprint)

@@ -11,9 +11,12 @@ an example that does not end in '\n' gets one, so at word level every line of
 every example ends in '<eos>'.
 """
 
-from typing import Sequence
+import os
+import pathlib
+from typing import Iterator, Sequence
 
-from rnnlm_jax.data.corpus import md5_of, RawCorpus, SPLITS
+from rnnlm_jax.data.corpus import RawCorpus, SPLITS, md5_of
+from rnnlm_jax.data.streaming import TextSource, per_split_plan, regroup
 from rnnlm_jax.data.errors import DataError
 
 
@@ -36,15 +39,18 @@ def as_text(value, where: str) -> str:
     raise DataError(f'{where} is not UTF-8 (byte offset {e.start})') from None
 
 
-def _join(examples, text_key: str, where: str) -> str:
-  parts = []
+def _texts(examples, text_key: str, where: str) -> Iterator[str]:
+  """Each example's text, ending in '\n'."""
   for i, example in enumerate(examples):
     if text_key not in example:
       raise DataError(f'{where}: data.tfds.text_key={text_key!r} is not a '
                       f'feature; features are {sorted(example)}')
     text = as_text(example[text_key], f'{where} example {i}')
-    parts.append(text if text.endswith('\n') else text + '\n')
-  return ''.join(parts)
+    yield text if text.endswith('\n') else text + '\n'
+
+
+def _join(examples, text_key: str, where: str) -> str:
+  return ''.join(_texts(examples, text_key, where))
 
 
 def _read_with_data_source(tfds, name, data_dir, splits):
@@ -90,18 +96,59 @@ def read_splits(name: str, data_dir: str | None, splits: Sequence[str]):
     raise DataError(f'{where}: {_first_line(e)}') from None
 
 
-def load_raw(name: str, data_dir: str, text_key: str,
-             splits: Sequence[str]) -> RawCorpus:
-  """The three splits `splits` (train, valid, test order) of tfds `name`."""
+def _check_args(name: str, splits: Sequence[str]) -> tuple[str, ...]:
   if not name:
     raise DataError("data.tfds.name is empty; set it, e.g. 'tiny_shakespeare'")
   splits = tuple(splits)
   if len(splits) != 3:
     raise DataError(f'data.tfds.splits={splits} must name 3 splits (train, '
                     'valid, test), e.g. ("train", "validation", "test")')
+  return splits
+
+
+def load_raw(name: str, data_dir: str, text_key: str,
+             splits: Sequence[str]) -> RawCorpus:
+  """The three splits `splits` (train, valid, test order) of tfds `name`."""
+  splits = _check_args(name, splits)
   examples = read_splits(name, data_dir or None, splits)
   texts = {ours: _join(examples[theirs], text_key, f'tfds {name}[{theirs}]')
            for ours, theirs in zip(SPLITS, splits)}
   fingerprint = md5_of(['tfds', name, text_key]
                        + [x for s in SPLITS for x in (s, texts[s])])
   return RawCorpus(name=f'tfds:{name}', texts=texts, fingerprint=fingerprint)
+
+
+def _local_listing(name: str, data_dir: str) -> list[str]:
+  """'path:size:mtime' of the prepared files of `name` when they are local.
+
+  Remote data dirs (gs://) are named only: a prepared tfds version does not
+  change, and a new one is a new directory the name (e.g. 'lm1b:1.1.0') selects.
+  """
+  root = data_dir or os.path.join('~', 'tensorflow_datasets')
+  if '://' in root:
+    return []
+  folder = pathlib.Path(os.path.expanduser(root)) / name.split(':')[0]
+  listing = []
+  for dirpath, _, filenames in sorted(os.walk(folder)):
+    for f in sorted(filenames):
+      st = os.stat(os.path.join(dirpath, f))
+      listing.append(f'{os.path.join(dirpath, f)}:{st.st_size}:{st.st_mtime_ns}')
+  return listing
+
+
+def stream_source(name: str, data_dir: str, text_key: str,
+                  splits: Sequence[str]) -> TextSource:
+  """tfds `name` as a TextSource: examples are read when first iterated."""
+  splits = _check_args(name, splits)
+  opened = {}
+
+  def chunks(split):
+    if not opened:  # imports tfds: only when the text is read
+      opened.update(read_splits(name, data_dir or None, splits))
+    theirs = splits[SPLITS.index(split)]
+    return regroup(_texts(opened[theirs], text_key, f'tfds {name}[{theirs}]'))
+
+  identity = md5_of(['tfds', name, data_dir, text_key, *splits]
+                    + _local_listing(name, data_dir))
+  return TextSource(name=f'tfds:{name}', identity=identity, chunks=chunks,
+                    fingerprint_plan=per_split_plan(['tfds', name, text_key]))
