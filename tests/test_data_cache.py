@@ -36,8 +36,11 @@ def write(directory, train=TRAIN, valid=VALID, test=TEST):
 def config(path, cache_dir='', **overrides):
   d = configs.base_config().data
   d.source, d.path, d.level, d.cache_dir = 'files', str(path), 'word', str(cache_dir)
-  for key, value in overrides.items():
-    d[key] = value
+  for key, value in overrides.items():  # tfds_x -> data.tfds.x
+    if key.startswith('tfds_'):
+      d.tfds[key.removeprefix('tfds_')] = value
+    else:
+      d[key] = value
   return d
 
 
