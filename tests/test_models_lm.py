@@ -280,3 +280,24 @@ def test_jit_and_batch_sharding_match_unsharded():
   assert got.sharding.is_equivalent_to(batch, got.ndim)
   np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
   _assert_trees_close(got_carry, want_carry, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize('cell', ['lstm', 'gru'])
+def test_initial_carry_can_be_donated_straight_to_train_step(cell):
+  # train_step donates the carry: its buffers must all be distinct (an LSTM
+  # whose h and c were one zeros array would be donated twice and fail).
+  from rnnlm_jax import data  # pylint: disable=import-outside-toplevel
+  from rnnlm_jax.train import state as state_lib, steps  # pylint: disable=import-outside-toplevel
+  model = _model(cell=cell, num_layers=2)
+  carry = model.initial_carry(B)
+  leaves = jax.tree_util.tree_leaves(carry)
+  pointers = [leaf.unsafe_buffer_pointer() for leaf in leaves]
+  assert len(set(pointers)) == len(leaves)
+  state = state_lib.create_train_state(model, optax.sgd(0.1), 0, B, T)
+  tokens = np.asarray(_tokens(t=T + 1))
+  batch = data.Batch(jnp.asarray(tokens[:, :-1]), jnp.asarray(tokens[:, 1:]),
+                     jnp.ones((B, T), jnp.float32))
+  state, new_carry, metrics = steps.train_step(state, batch, carry)
+  assert np.isfinite(float(metrics['loss']))
+  assert jax.tree.structure(new_carry) == jax.tree.structure(carry)
+  assert all(leaf.is_deleted() for leaf in leaves)  # donated, not copied
