@@ -100,7 +100,7 @@ def final_results(run: loop.Run, writer: metrics.MetricWriter) -> dict[str, Any]
              'corpus': run.corpus.name, 'corpus_fingerprint': run.corpus.fingerprint,
              'vocab_size': len(run.corpus.vocab),
              'num_params': models.count_params(run.state.params),
-             'steps': run.step, 'epochs': run.step / run.steps_per_epoch,
+             'steps': run.step, 'epochs': loop.epochs_done(run),
              'best_step': best.step if best else run.step,
              'stopped_early': run.meta['stopped_early'],
              'devices': jax.device_count()}

@@ -32,9 +32,12 @@ class Run:
   state: state_lib.TrainState
   carry: Any
   schedule: Any
-  steps_per_epoch: int
+  steps_per_epoch: int  # variable BPTT: epoch 0's (schedule, reports)
   total_steps: int
   checkpointer: checkpoint.Checkpointer
+  # global step <-> (epoch, batch in it): variable_bptt.FixedEpochs, or
+  # VariableEpochs, whose epochs run until the rows are used up
+  epochs: Any = None
   finetuning: bool = False  # the fine-tuning stage (rnnlm_jax.train.finetune)
   step: int = 0  # host copy of state.step, so the loop never waits to read it
   window: progress.Window = dataclasses.field(default_factory=progress.Window)
@@ -58,6 +61,16 @@ def steps_per_epoch(config: ml_collections.ConfigDict, corpus: data.Corpus) -> i
     return data.num_sentence_batches(corpus.train, corpus.boundary_id,
                                      t.batch_size, t.seq_len)
   return data.num_bptt_windows(len(corpus.train), t.batch_size, t.seq_len)
+
+
+def epoch_layout(config: ml_collections.ConfigDict, corpus: data.Corpus):
+  """How many steps each epoch has and where a global step falls."""
+  t = config.train
+  if t.variable_bptt:
+    return variable_bptt.VariableEpochs(
+        len(corpus.train) // t.batch_size, t.seq_len, seed=config.seed,
+        p_full=t.bptt_p_full, std=t.bptt_std, bucket=t.bptt_bucket)
+  return variable_bptt.FixedEpochs(steps_per_epoch(config, corpus))
 
 
 def check_split_sizes(config: ml_collections.ConfigDict, corpus: data.Corpus) -> None:
@@ -88,8 +101,9 @@ def build_run(config: ml_collections.ConfigDict, workdir: str,
   corpus = workdir_lib.load_corpus(config, workdir)
   check_split_sizes(config, corpus)
   model = models.make_model(config.model, len(corpus.vocab))
-  per_epoch = steps_per_epoch(config, corpus)
-  total = config.train.num_steps or config.train.num_epochs * per_epoch
+  epochs = epoch_layout(config, corpus)
+  per_epoch = epochs.steps_in_epoch(0)
+  total = config.train.num_steps or epochs.first_step(config.train.num_epochs)
   tx, schedule = optim.make_optimizer(config.train, per_epoch, total)
   state = state_lib.create_train_state(
       model, tx, config.seed, config.train.batch_size, config.train.seq_len,
@@ -100,7 +114,7 @@ def build_run(config: ml_collections.ConfigDict, workdir: str,
   run = Run(config, workdir, corpus, model, mesh, state, carry, schedule,
             per_epoch, total,
             checkpoint.Checkpointer(workdir, config.train.keep_checkpoints),
-            finetuning=finetuning)
+            epochs=epochs, finetuning=finetuning)
   if config.train.optimizer == 'ntasgd':
     run.meta['ntasgd_history'] = []  # valid losses so far (saved, restored)
   _restore_latest(run)
@@ -126,15 +140,21 @@ def _restore_latest(run: Run) -> None:
   run.window.restore(restored.meta.get('log_window'))
   run.meta.update({k: restored.meta[k] for k in run.meta if k in restored.meta})
   logging.info('resumed from step %d (epoch %d) in %s', run.step,
-               run.step // run.steps_per_epoch, run.workdir)
+               run.epochs.locate(run.step)[0], run.workdir)
 
 
 def save(run: Run, which: str = 'latest') -> None:
-  meta = dict(run.meta, step=run.step, epoch=run.step // run.steps_per_epoch,
+  meta = dict(run.meta, step=run.step, epoch=run.epochs.locate(run.step)[0],
               corpus_fingerprint=run.corpus.fingerprint,
               log_window=run.window.snapshot())
   run.checkpointer.save(run.step, state_lib.checkpointable(run.state), run.carry,
                         meta, which)
+
+
+def epochs_done(run: Run) -> float:
+  """Epochs trained so far, fractional (epoch + its share done)."""
+  epoch, start = run.epochs.locate(run.step)
+  return epoch + start / run.epochs.steps_in_epoch(epoch)
 
 
 def epoch_batches(run: Run, epoch: int, start: int) -> Iterator[data.Batch]:
@@ -147,12 +167,8 @@ def epoch_batches(run: Run, epoch: int, start: int) -> Iterator[data.Batch]:
                                  shuffle_seed=run.config.seed + epoch,
                                  start=start, rows=rows)
   if t.variable_bptt:
-    plan = variable_bptt.epoch_plan(
-        run.steps_per_epoch, len(run.corpus.train) // t.batch_size, t.seq_len,
-        seed=run.config.seed, epoch=epoch, p_full=t.bptt_p_full,
-        std=t.bptt_std, bucket=t.bptt_bucket)
-    return variable_bptt.windows(run.corpus.train, t.batch_size, plan,
-                                 start=start, rows=rows)
+    return variable_bptt.windows(run.corpus.train, t.batch_size,
+                                 run.epochs.plan(epoch), start=start, rows=rows)
   return data.bptt_windows(run.corpus.train, t.batch_size, t.seq_len,
                            start=start, rows=rows)
 
@@ -207,7 +223,7 @@ def train(run: Run, writer: metrics.MetricWriter) -> None:
   previous = None
   try:
     while not run.finished:
-      epoch, start = divmod(run.step, run.steps_per_epoch)
+      epoch, start = run.epochs.locate(run.step)
       if start == 0:
         run.carry = _zero_carry(run)
       batches = parallel.prefetch_to_device(epoch_batches(run, epoch, start),
@@ -282,7 +298,7 @@ def _save_final(run: Run) -> None:
 def _maybe_evaluate(run, writer, bar) -> bool:
   every = run.config.train.eval_every_steps
   step = run.step
-  end_of_epoch = step % run.steps_per_epoch == 0
+  end_of_epoch = run.epochs.locate(step)[1] == 0
   due = (every and step % every == 0) or (not every and end_of_epoch)
   if not (due or step == run.total_steps):
     return False
