@@ -132,8 +132,8 @@ def test_epoch_plan_covers_every_row_position_exactly_once(row_len, seq_len,
     assert all(lo < row_len - 1 for lo, _ in plan)  # no empty window
     counts.add(len(plan))
   if row_len == PTB['row_len']:
-    # ~68.25 tokens per window: about 681 steps, not (row_len - 1) // 70 = 663
-    # of fixed windows (B=80: ~170, not 165)
+    # ~68.25 tokens per window: about 681 steps, not the (row_len - 1) // 70
+    # = 663 of fixed windows (B=80: ~170, not 165)
     assert counts <= set(range(670, 695)) and len(counts) > 1
 
 

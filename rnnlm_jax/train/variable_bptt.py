@@ -20,9 +20,9 @@ as AWD's, which scales the rate before cutting the window. (AWD's loop also
 skips a last window of one token, i.e. one position per row in some epochs;
 here nothing is skipped.)
 
-The number of steps therefore varies per epoch (PTB, B=20, T=70: about 172
-rather than the fixed 165 of (row_len - 1) // T). The plan of an epoch is a
-pure function of (seed, epoch), and `VariableEpochs` maps a global step to
+The number of steps therefore varies per epoch (PTB, T=70, B=20: about 681
+rather than the (row_len - 1) // T = 663 of fixed windows). The plan of an
+epoch is a pure function of (seed, epoch), and `VariableEpochs` maps a global step to
 (epoch, position in it), so a resumed run reads the same windows from the
 same step. `FixedEpochs` is the same interface for fixed-length windows.
 """
