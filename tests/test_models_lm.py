@@ -238,7 +238,8 @@ def test_bad_config_values_raise(key, value):
 
 def test_bad_cell_message():
   with pytest.raises(ValueError, match=r"^model.cell='lsmt' is not one of "
-                     r"\('lstm', 'gru', 'rnn_tanh', 'rnn_relu'\)$"):
+                     r"\('lstm', 'gru', 'rnn_tanh', 'rnn_relu'\) "
+                     r"\(did you mean 'lstm'\?\)$"):
     _model(cell='lsmt')
   with pytest.raises(ValueError, match='vocab_size'):
     models.make_model(configs.base_config().model, 0)
