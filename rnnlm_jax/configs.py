@@ -86,6 +86,14 @@ def base_config() -> ml_collections.ConfigDict:
   # uniform(-s, s) init for every weight (Zaremba); 0 uses flax defaults
   c.model.init_scale = 0.1
   c.model.forget_bias = 0.0  # LSTM forget-gate bias at init
+  # rnn only. 'uniform': every param ~ U(+-init_scale) as above; 'pytorch'
+  # (AWD-LSTM): recurrent weights and biases ~ U(+-1/sqrt(H)) per layer,
+  # embedding (and untied output kernel) ~ U(+-init_scale), output bias 0.
+  c.model.init_scheme = 'uniform'
+  # rnn only. PyTorch's two recurrent biases b_ih and b_hh (True) instead of
+  # one: same function, but an SGD step moves their sum twice as far and both
+  # count in the clipped gradient norm (AWD-LSTM trains with two).
+  c.model.two_biases = False
   c.model.dtype = 'float32'  # matmul dtype: 'float32' | 'bfloat16'
   c.model.unroll = 0  # lax.scan unroll; 0: 8 on GPU/TPU, 1 on CPU
   # rnn only. How the recurrence's backward pass gets d(kernel_hh):

@@ -60,3 +60,55 @@ def zaremba(size: str = 'small') -> ml_collections.ConfigDict:
     section, name = key.split('.')
     c[section][name] = value
   return c
+
+
+def awd_lstm_ptb() -> ml_collections.ConfigDict:
+  """AWD-LSTM on PTB (Merity et al. 2017) as salesforce/awd-lstm-lm's README
+  command: main.py --batch_size 20 --data data/penn --dropouti 0.4
+  --dropouth 0.25 --seed 141 --epoch 500, then finetune.py with the same
+  flags; every other value main.py's default."""
+  c = configs.ptb_config()
+  c.seed = 141  # --seed 141
+
+  c.model.cell = 'lstm'
+  c.model.num_layers = 3  # nlayers
+  c.model.hidden_size = 1150  # nhid
+  c.model.embed_size = 400  # emsize
+  c.model.tie_embeddings = True  # tied; the last layer then has 400 units
+  c.model.dropout_kind = 'locked'
+  c.model.dropout_output = 0.4  # dropout
+  c.model.dropout = 0.25  # --dropouth 0.25
+  c.model.dropout_embed = 0.4  # --dropouti 0.4
+  c.model.dropout_embed_rows = 0.1  # dropoute
+  c.model.weight_drop = 0.5  # wdrop
+  c.model.init_scheme = 'pytorch'  # torch.nn.LSTM's defaults, as AWD keeps
+  c.model.init_scale = 0.1  # AWD's initrange: the embedding
+  c.model.two_biases = True  # torch.nn.LSTM's b_ih and b_hh
+  c.model.forget_bias = 0.0
+
+  c.train.batch_size = 20  # --batch_size 20
+  c.train.seq_len = 70  # bptt
+  c.train.variable_bptt = True
+  c.train.bptt_p_full = 0.95
+  c.train.bptt_std = 5.0
+  c.train.bptt_bucket = 5
+  c.train.num_epochs = 500  # --epoch 500
+  c.train.optimizer = 'ntasgd'
+  c.train.ntasgd_nonmono = 5  # nonmono
+  c.train.learning_rate = 30.0  # lr
+  c.train.schedule = 'constant'  # --when -1: never divided
+  c.train.clip_norm = 0.25  # clip
+  c.train.weight_decay = 1.2e-6  # wdecay
+  c.train.ar_alpha = 2.0  # alpha
+  c.train.tar_beta = 1.0  # beta
+  c.train.loss_normalization = 'token'  # "averaged over all examples and timesteps"
+  c.train.finetune_epochs = 500  # finetune.py --epoch 500; stops when NT-ASGD's rule triggers
+  c.train.eval_every_steps = 0  # once per epoch: NT-ASGD's check interval L
+  c.train.log_every_steps = 200
+
+  c.eval.batch_size = 10  # the repo's eval_batch_size
+  c.eval.test_batch_size = 1
+
+  c.generate.prompt = 'the'
+  c.generate.length = 50
+  return c

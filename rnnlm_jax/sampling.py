@@ -28,9 +28,11 @@ def filter_logits(logits: jax.Array, top_k: int, top_p: float) -> jax.Array:
     sorted_logits = jnp.sort(logits, axis=-1)[..., ::-1]
     probs = jax.nn.softmax(sorted_logits, axis=-1)
     # Probability mass strictly before each sorted token; keep a token while
-    # the mass before it is < top_p.
+    # the mass before it is < top_p, and always the likeliest one (whose mass
+    # before is 0, which is not < top_p for top_p <= 0).
     mass_before = jnp.cumsum(probs, axis=-1) - probs
-    cutoff = jnp.min(jnp.where(mass_before < top_p, sorted_logits, jnp.inf),
+    keep = (mass_before < top_p) | (jnp.arange(logits.shape[-1]) == 0)
+    cutoff = jnp.min(jnp.where(keep, sorted_logits, jnp.inf),
                      axis=-1, keepdims=True)
     logits = jnp.where(logits < cutoff, -jnp.inf, logits)
   return logits

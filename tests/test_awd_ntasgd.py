@@ -102,3 +102,34 @@ def test_loop_switches_and_scores_the_average(tmp_path, monkeypatch):
   _, state, _ = inference.load_trained(config, str(tmp_path), 'latest')
   jax.tree.map(np.testing.assert_array_equal, state.params,
                jax.device_get(opt.average))
+
+
+def _torch_asgd_average(iterates, t0=0):
+  """torch.optim.ASGD's `ax` (lambd=0) after each of `iterates`: mu starts at
+  1, ax = p if mu == 1 else ax + mu * (p - ax), then mu = 1/max(1, k - t0)."""
+  ax, mu, out = None, 1.0, []
+  for k, p in enumerate(iterates, start=1):
+    ax = p if mu == 1 else ax + mu * (p - ax)
+    mu = 1.0 / max(1, k - t0)
+    out.append(ax)
+  return out
+
+
+def test_average_arithmetic_on_three_steps_against_torch_asgd():
+  # Gradients 1, 2, 4 on w = 10 with SGD lr 1: iterates 9, 7, 3.
+  tx = optim.averaged(optax.sgd(1.0))
+  params = {'w': jnp.float32(10.0)}
+  state = tx.init(params)
+  state = state._replace(averaging=jnp.logical_or(state.averaging, True))
+  iterates, ours = [], []
+  for g in (1.0, 2.0, 4.0):
+    updates, state = tx.update({'w': jnp.float32(g)}, state, params)
+    params = optax.apply_updates(params, updates)
+    iterates.append(float(params['w']))
+    ours.append(float(state.average['w']))
+  assert iterates == [9.0, 7.0, 3.0]
+  # Ours: the mean of every iterate since the switch.
+  assert ours == pytest.approx([9.0, 8.0, 19.0 / 3.0])
+  # torch's ASGD(t0=0): p_1, then p_2, then mean(p_2, p_3): p_1 left out.
+  assert _torch_asgd_average(iterates) == pytest.approx([9.0, 7.0, 5.0])
+  assert int(state.count) == 3

@@ -29,3 +29,13 @@ def test_greedy_is_argmax_and_sampling_respects_filter():
   np.testing.assert_array_equal(sampling.choose(key, logits, 0.0, 0, 1.0), 1)
   drawn = np.asarray(sampling.choose(key, logits, 1.0, 2, 1.0))
   assert set(drawn.tolist()) == {1, 2}  # top-2 only, and both drawn
+
+
+def test_top_p_zero_or_below_keeps_only_the_likeliest():
+  logits = jnp.log(jnp.array([[0.2, 0.5, 0.3], [0.6, 0.1, 0.3]]))
+  for top_p in (0.0, -1.0, 1e-9):
+    kept = np.isfinite(np.asarray(sampling.filter_logits(logits, 0, top_p)))
+    np.testing.assert_array_equal(kept, [[False, True, False],
+                                         [True, False, False]])
+  drawn = sampling.choose(jax.random.PRNGKey(0), logits, 1.0, 0, 0.0)
+  np.testing.assert_array_equal(drawn, [1, 0])

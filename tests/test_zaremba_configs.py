@@ -81,3 +81,19 @@ def test_docstring_states_command_and_paper_numbers(name):
     assert module.PAPER == {'valid_ppl': valid, 'test_ppl': test}
   if name != 'small':  # not run yet: the docstring must say so
     assert 'NOT YET RUN' in doc
+
+
+# The TensorFlow PTB tutorial's own runs (tensorflow/models ptb_word_lm.py,
+# the table in its docstring): valid, test perplexity.
+TF_TUTORIAL = {'small': (121.39, 115.91), 'medium': (86.16, 82.07),
+               'large': (82.62, 78.29)}
+
+
+@pytest.mark.parametrize('name', sorted(PAPER))
+def test_readme_gives_the_paper_and_the_tf_tutorial_numbers(name):
+  readme = (EXPERIMENTS / f'zaremba_{name}' / 'README.md').read_text()
+  *_, valid, test = PAPER[name]
+  tf_valid, tf_test = TF_TUTORIAL[name]
+  assert 'ptb_word_lm.py' in readme
+  for number in (valid, test, tf_valid, tf_test):
+    assert str(number) in readme, number

@@ -25,12 +25,7 @@ by the sweep. Hardware/time: NOT YET RUN (8 full AWD-LSTM runs: days each on
 one GPU at 500 epochs).
 """
 
-import os
-
-from rnnlm_jax.sweep import load_module
-
-_AWD = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                    'awd_lstm_ptb', 'config.py')
+from rnnlm_jax import recipes
 
 ARMS = {
     'awd_lstm': {},
@@ -52,7 +47,7 @@ SMOKE_FINETUNE_STEPS = 4
 
 
 def get_config():
-  return load_module(_AWD).get_config()
+  return recipes.awd_lstm_ptb()
 
 
 def sweep(smoke=False):

@@ -8,13 +8,16 @@ chosen by the config:
   stream     contiguous TBPTT windows of train.seq_len (data.batching);
   sentence   one padded, masked sentence per row, shuffled per epoch
              (data.sentences);
-  variable   AWD-LSTM's variable BPTT lengths (data.variable_bptt).
+  variable   AWD-LSTM's variable BPTT lengths (data.variable_bptt); each
+             epoch runs until its rows are used up, so epochs differ in
+             length and `locate` maps a global step to (epoch, start).
 
 Every epoch's batches are a pure function of (config, epoch), so a resumed run
 reads the same batches from the same step.
 """
 
 import dataclasses
+import functools
 from typing import Iterator
 
 import ml_collections
@@ -31,14 +34,43 @@ class EpochPlan:
   config: ml_collections.ConfigDict
   corpus: Corpus
 
-  @property
-  def steps_per_epoch(self) -> int:
+  @functools.cached_property
+  def _epochs(self):
+    """variable_bptt.FixedEpochs, or VariableEpochs (epochs run until the
+    rows are used up, so their step counts differ)."""
     t = self.config.train
     if self.config.data.mode == 'sentence':
-      return sentences.num_sentence_batches(
-          self.corpus.train, self.corpus.boundary_id, t.batch_size, t.seq_len)
-    return batching.num_bptt_windows(len(self.corpus.train), t.batch_size,
-                                     t.seq_len)
+      return variable_bptt.FixedEpochs(sentences.num_sentence_batches(
+          self.corpus.train, self.corpus.boundary_id, t.batch_size, t.seq_len))
+    if t.variable_bptt:
+      return variable_bptt.VariableEpochs(
+          len(self.corpus.train) // t.batch_size, t.seq_len,
+          seed=self.config.seed, p_full=t.bptt_p_full, std=t.bptt_std,
+          bucket=t.bptt_bucket)
+    return variable_bptt.FixedEpochs(batching.num_bptt_windows(
+        len(self.corpus.train), t.batch_size, t.seq_len))
+
+  @property
+  def steps_per_epoch(self) -> int:
+    """Epoch 0's steps (every epoch's, but under variable BPTT), for the
+    learning-rate schedule."""
+    return self._epochs.steps_in_epoch(0)
+
+  def steps_in_epoch(self, epoch: int) -> int:
+    return self._epochs.steps_in_epoch(epoch)
+
+  def first_step(self, epoch: int) -> int:
+    """The global step epoch `epoch` starts at (= steps of the epochs before)."""
+    return self._epochs.first_step(epoch)
+
+  def locate(self, step: int) -> tuple[int, int]:
+    """Global step -> (epoch, batch index within it)."""
+    return self._epochs.locate(step)
+
+  def epochs_done(self, step: int) -> float:
+    """Epochs trained after `step` steps, fractional."""
+    epoch, start = self.locate(step)
+    return epoch + start / self.steps_in_epoch(epoch)
 
   @property
   def resets_carry(self) -> bool:
@@ -54,11 +86,8 @@ class EpochPlan:
           stream, self.corpus.boundary_id, t.batch_size, t.seq_len,
           shuffle_seed=self.config.seed + epoch, start=start, rows=rows)
     if t.variable_bptt:
-      plan = variable_bptt.epoch_plan(
-          self.steps_per_epoch, len(stream) // t.batch_size, t.seq_len,
-          seed=self.config.seed, epoch=epoch, p_full=t.bptt_p_full,
-          std=t.bptt_std, bucket=t.bptt_bucket)
-      return variable_bptt.windows(stream, t.batch_size, plan, start=start,
+      return variable_bptt.windows(stream, t.batch_size,
+                                   self._epochs.plan(epoch), start=start,
                                    rows=rows)
     return batching.bptt_windows(stream, t.batch_size, t.seq_len, start=start,
                                  rows=rows)

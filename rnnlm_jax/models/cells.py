@@ -17,6 +17,12 @@ Parameters of one layer (all f32, whatever the compute dtype):
   kernel_ih [D, G*H], bias_ih [G*H], kernel_hh [H, G*H],
   and for the GRU bias_hn [H] (the hidden bias of the candidate n, which sits
   inside r * (.) and so cannot be folded into bias_ih).
+  With two_biases (PyTorch's layout, b_ih and b_hh) also bias_hh: [G*H] for
+  the LSTM and the RNNs, [2*H] (r, z) for the GRU, whose b_hh_n is bias_hn.
+  It adds to the gates exactly as bias_ih does (same forward, same gradient),
+  so it is folded into the hoisted input projection; what it changes is
+  training: an SGD step moves the sum bias_ih + bias_hh twice as far, and
+  both count in the clipped global gradient norm.
 
 Gate orders: LSTM i, f, g, o (c' = f*c + i*g, h' = o*tanh(c')); GRU r, z, n in
 the PyTorch/cuDNN form n = tanh(x_n + r * (h W_hn + b_hn)),
@@ -62,6 +68,9 @@ class CellSpec:
       train=) -> (outputs [B, T, H] f32, carry).
     initial_carry: (batch_size, hidden_size) -> zero carry, for cells whose
       carry is not `carry_size` [B, H] arrays.
+    bias_hh_gates: with two_biases, how many leading gate blocks PyTorch's
+      b_hh adds to like b_ih (None: all G; the GRU: 2, as its n-block is
+      the extra param bias_hn).
   """
   update: Update | None = None
   num_gates: int = 1
@@ -70,6 +79,7 @@ class CellSpec:
   forget_gate: int | None = None
   layer: Any = None
   initial_carry: Callable[[int, int], Carry] | None = None
+  bias_hh_gates: int | None = None
 
 
 CELLS: registry.Registry[CellSpec] = registry.Registry('model.cell')
@@ -108,7 +118,7 @@ def rnn_relu_update(x_gates, h_gates, carry, extra):
 CELLS.register('lstm', CellSpec(lstm_update, num_gates=4, carry_size=2,
                                 forget_gate=1))
 CELLS.register('gru', CellSpec(gru_update, num_gates=3,
-                               extra_params=('bias_hn',)))
+                               extra_params=('bias_hn',), bias_hh_gates=2))
 CELLS.register('rnn_tanh', CellSpec(rnn_tanh_update))
 CELLS.register('rnn_relu', CellSpec(rnn_relu_update))
 
@@ -139,6 +149,23 @@ def _extra(s: CellSpec, params: Mapping[str, jax.Array]) -> dict:
   return {name: params[name] for name in s.extra_params}
 
 
+def bias_hh_size(s: CellSpec, hidden_size: int) -> int:
+  """Length of the bias_hh param (two_biases): its gate blocks times H."""
+  gates = s.num_gates if s.bias_hh_gates is None else s.bias_hh_gates
+  return gates * hidden_size
+
+
+def _input_bias(s: CellSpec, params: Mapping[str, jax.Array]) -> jax.Array:
+  """The [G*H] bias added to x_gates: bias_ih, plus bias_hh if present
+  (zero-padded over the gate blocks it does not cover)."""
+  bias = params['bias_ih']
+  if 'bias_hh' not in params:
+    return bias
+  bias_hh = params['bias_hh']
+  pad = bias.shape[-1] - bias_hh.shape[-1]
+  return bias + jnp.pad(bias_hh, (0, pad)) if pad else bias + bias_hh
+
+
 def cell_step(
     cell: str, params: Mapping[str, jax.Array], carry: Carry, x_t: jax.Array,
     dtype: Dtype = jnp.float32) -> tuple[Carry, jax.Array]:
@@ -148,7 +175,7 @@ def cell_step(
   Returns (new_carry, h_t [B, H]). Used by tests (and handy for sampling).
   """
   s = spec(cell)
-  x_gates = ops.matmul(x_t, params['kernel_ih'], dtype) + params['bias_ih']
+  x_gates = ops.matmul(x_t, params['kernel_ih'], dtype) + _input_bias(s, params)
   h_gates = ops.matmul(carry[0], params['kernel_hh'], dtype)
   new_carry = s.update(x_gates, h_gates, carry, _extra(s, params))
   return new_carry, new_carry[0]
@@ -162,6 +189,8 @@ class RecurrentLayer(nn.Module):
     hidden_size: H.
     init_scale: > 0: every weight and bias ~ uniform(-s, s); 0: lecun-normal
       input kernel, per-gate orthogonal recurrent kernel, zero biases.
+      (PyTorch's RNN default is s = 1/sqrt(hidden_size): RecurrentLM's
+      init_scheme='pytorch' passes that.)
     forget_bias: added to the LSTM forget-gate bias at init.
     dtype: matmul operand dtype (float32 or bfloat16; f32 accumulation).
     unroll: `lax.scan` unroll factor.
@@ -172,6 +201,8 @@ class RecurrentLayer(nn.Module):
       backward (d(kernel_hh) in one matmul after the loop) instead of
       autodiff of lax.scan (a [H, G*H] accumulator updated every step). Same
       gradients (tested).
+    two_biases: also a bias_hh param (PyTorch's b_hh; module docstring),
+      initialised like bias_ih but without the forget bias.
   """
   cell: str = 'lstm'
   hidden_size: int = 200
@@ -181,6 +212,7 @@ class RecurrentLayer(nn.Module):
   unroll: int = 1
   weight_drop: float = 0.0
   weight_grad_after_loop: bool = True
+  two_biases: bool = False
 
   def _bias_ih_init(self, s: CellSpec):
     base = ops.bias_init(self.init_scale)
@@ -207,6 +239,9 @@ class RecurrentLayer(nn.Module):
             ops.weight_init(scale, ops.per_gate(nn.initializers.orthogonal(), g)),
             (h, g * h)),
     }
+    if self.two_biases:
+      params['bias_hh'] = self.param('bias_hh', ops.bias_init(scale),
+                                     (bias_hh_size(s, h),))
     for name in s.extra_params:
       params[name] = self.param(name, ops.bias_init(scale), (h,))
     return params
@@ -226,7 +261,7 @@ class RecurrentLayer(nn.Module):
     x_tm = jnp.swapaxes(inputs, 0, 1)  # [T, B, D]
     # The hoisted input projection: one big matmul for all T steps.
     x_gates = ops.matmul(x_tm, params['kernel_ih'], self.dtype)
-    x_gates = x_gates + params['bias_ih']  # [T, B, G*H] f32
+    x_gates = x_gates + _input_bias(s, params)  # [T, B, G*H] f32
     kernel_hh = params['kernel_hh']
     if train and self.weight_drop > 0:
       # Masked once outside the scan: the same dropped connections at every t.

@@ -26,7 +26,8 @@ DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
 DROPOUT_KINDS = ('standard', 'locked')
 # AWD-LSTM keys that only the RNN implements, with their 'off' values.
 RNN_ONLY = {'dropout_kind': 'standard', 'dropout_embed_rows': 0.0,
-            'weight_drop': 0.0}
+            'weight_drop': 0.0, 'init_scheme': 'uniform', 'two_biases': False}
+INITS = ('uniform', 'pytorch')
 
 
 def _is_int(value: Any) -> bool:
@@ -153,9 +154,29 @@ def _validate_rnn(cfg: Mapping[str, Any]) -> dict[str, Any]:
       unroll=_unroll(cfg),
       weight_grad_after_loop=_weight_grad_after_loop(cfg),
       cell_options=tuple(sorted(dict(options or {}).items())),
+      init_scheme=_choice(cfg, 'init_scheme', INITS, 'uniform'),
+      two_biases=_two_biases(cfg),
   )
   fields.update(_awd(cfg))
   return fields
+
+
+def _choice(cfg: Mapping[str, Any], key: str, choices: tuple[str, ...],
+            default: str) -> str:
+  value = cfg.get(key, default)  # dicts from before the key
+  if value not in choices:
+    _fail(key, value, f'is not one of {choices}')
+  return value
+
+
+def _two_biases(cfg: Mapping[str, Any]) -> bool:
+  value = cfg.get('two_biases', False)  # dicts from before the key
+  if not isinstance(value, bool):
+    _fail('two_biases', value, 'must be True or False')
+  if value and cells.spec(cfg['cell']).layer is not None:
+    _fail('two_biases', value, f"is only for the gated cells "
+          f"{cells.gated_cells()}, not model.cell={cfg['cell']!r}")
+  return value
 
 
 def _awd(cfg: Mapping[str, Any]) -> dict[str, Any]:

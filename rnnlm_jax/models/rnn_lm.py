@@ -19,6 +19,13 @@ collection when the caller makes it mutable (else sow is a no-op):
 Params: 'embedding' [V, E]; 'layer_{l}' (see cells.RecurrentLayer); untied:
 'output_kernel' [V, H] (one row per word, as the embedding) and 'output_bias'
 [V]; tied: only 'output_bias' [V], the logits being h @ embedding.T.
+
+Init (init_scheme): 'uniform' (Zaremba): every param ~ U(-init_scale,
+init_scale) (init_scale 0: flax defaults). 'pytorch' (AWD-LSTM, which keeps PyTorch's
+defaults for its LSTMs): each recurrent layer's weights and biases ~
+U(-1/sqrt(H), 1/sqrt(H)) with H that layer's units; the embedding (and an
+untied output kernel) ~ U(-init_scale, init_scale) (AWD's initrange 0.1);
+the output bias 0.
 """
 
 from typing import Any
@@ -47,7 +54,11 @@ class RecurrentLM(nn.Module):
     tie_embeddings: logits = h @ embedding.T; the last layer then has E units
       (the AWD-LSTM convention) so that the shapes match.
     dropout_embed, dropout, dropout_output: dropout rates (see module doc).
-    init_scale: > 0: every param ~ uniform(-s, s); 0: defaults.
+    init_scale: > 0: every param ~ uniform(-s, s); 0: defaults. With
+      init_scheme='pytorch' only the embedding and an untied output kernel.
+    init_scheme: 'uniform' | 'pytorch' (module docstring).
+    two_biases: PyTorch's b_ih and b_hh in every recurrent layer
+      (cells.RecurrentLayer's bias_hh), instead of one bias.
     forget_bias: added to the LSTM forget-gate bias at init.
     dtype: matmul operand dtype (float32 | bfloat16); f32 accumulation, and
       params, state and logits stay f32.
@@ -78,6 +89,8 @@ class RecurrentLM(nn.Module):
   dropout_embed_rows: float = 0.0
   weight_drop: float = 0.0
   cell_options: tuple[tuple[str, Any], ...] = ()  # the cell's own settings
+  init_scheme: str = 'uniform'  # not `init`: that is Module.init
+  two_biases: bool = False
 
   @nn.nowrap
   def layer_sizes(self) -> tuple[int, ...]:
@@ -132,12 +145,15 @@ class RecurrentLM(nn.Module):
     """Recurrent layer `name` of `size` units: the cell's own layer class if
     it registered one, else the gated RecurrentLayer."""
     spec = cells.spec(self.cell)
-    common = dict(hidden_size=size, init_scale=self.init_scale,
+    # PyTorch's RNN default: every weight and bias ~ U(+-1/sqrt(H)).
+    scale = size ** -0.5 if self.init_scheme == 'pytorch' else self.init_scale
+    common = dict(hidden_size=size, init_scale=scale,
                   forget_bias=self.forget_bias, dtype=self.dtype,
                   unroll=self.unroll, weight_drop=self.weight_drop,
                   weight_grad_after_loop=self.weight_grad_after_loop, name=name)
     if spec.layer is None:
-      return cells.RecurrentLayer(cell=self.cell, **common)
+      return cells.RecurrentLayer(cell=self.cell, two_biases=self.two_biases,
+                                  **common)
     return spec.layer(**common, **dict(self.cell_options))
 
   @nn.nowrap
@@ -164,8 +180,9 @@ class RecurrentLM(nn.Module):
           ops.weight_init(self.init_scale,
                           nn.initializers.lecun_normal(in_axis=-1, out_axis=-2)),
           (self.vocab_size, h.shape[-1]))
-    bias = self.param(
-        'output_bias', ops.bias_init(self.init_scale), (self.vocab_size,))
+    pytorch = self.init_scheme == 'pytorch'  # AWD: decoder bias 0
+    bias_init = ops.bias_init(0.0 if pytorch else self.init_scale)
+    bias = self.param('output_bias', bias_init, (self.vocab_size,))
     # A 2-D matmul: on [B, T, H] XLA's backward pass made a transposed copy of
     # d(logits) [B*T, V] before the weight-gradient matmul (-14% step time for
     # the Zaremba small shape on CPU, docs/performance.md).

@@ -153,8 +153,15 @@ def averaged(inner: optax.GradientTransformation
 
   Needs params in update() (flax's TrainState.apply_gradients passes them).
   While averaging, after the k-th update since the switch,
-  average = (p_1 + ... + p_k) / k of the updated params p_i, as torch's ASGD
-  with t0 = 0 (what the AWD-LSTM code uses).
+  average = (p_1 + ... + p_k) / k of the updated params p_i: every iterate
+  since the switch, the first included.
+
+  torch.optim.ASGD(t0=0, lambd=0), what the AWD-LSTM code switches to, is
+  not exactly this: its weight mu starts at 1 and becomes 1/max(1, k - t0)
+  after update k, so its average `ax` is p_1 after update 1, p_2 after
+  update 2 (mu is still 1), and (p_2 + ... + p_k) / (k - 1) from then on:
+  it leaves out the first iterate after the switch. The two differ by
+  (p_1 - mean(p_2..p_k)) / k, which fades as 1/k.
   """
 
   def init(params):

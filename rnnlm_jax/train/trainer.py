@@ -76,7 +76,7 @@ class Stage:
     return parallel.batch_sharded(self.mesh, self.config.train.batch_size)
 
   def epoch_of(self, step: int) -> int:
-    return step // self.plan.steps_per_epoch
+    return self.plan.locate(step)[0]
 
 
 class NonFiniteError(RuntimeError):
@@ -152,7 +152,7 @@ def open_stage(config: ml_collections.ConfigDict, workdir: str,
   # --- model + optimizer -----------------------------------------------------
   model = task.make_model(config, corpus)
   per_epoch = plan.steps_per_epoch
-  total = config.train.num_steps or config.train.num_epochs * per_epoch
+  total = config.train.num_steps or plan.first_step(config.train.num_epochs)
   tx, schedule = optim.make_optimizer(config.train, per_epoch, total)
   t = config.train
   state = steps.create_train_state(model, tx, config.seed, t.batch_size,
@@ -179,7 +179,7 @@ def open_stage(config: ml_collections.ConfigDict, workdir: str,
   fields = {f.name for f in dataclasses.fields(Bookkeeping)}
   book = Bookkeeping(**{k: v for k, v in restored.meta.items() if k in fields})
   logging.info('resumed from step %d (epoch %d) in %s', restored.step,
-               restored.step // per_epoch, workdir)
+               plan.locate(restored.step)[0], workdir)
   return dataclasses.replace(
       stage, state=steps.from_checkpointable(state, restored.state),
       carry=restored.carry, step=restored.step, book=book)
@@ -200,7 +200,7 @@ def fit(stage: Stage, writer: metrics.MetricWriter) -> Stage:
   previous = None  # the last step's metrics, read one step late (no stall)
   try:
     while not (step >= stage.total_steps or book.stopped_early):
-      epoch, start = divmod(step, stage.plan.steps_per_epoch)
+      epoch, start = stage.plan.locate(step)
       if start == 0:
         carry = _zero_carry(stage.model, stage.config, stage.mesh)
       batches = parallel.prefetch_to_device(
@@ -259,7 +259,7 @@ def final_results(stage: Stage, writer: metrics.MetricWriter,
              'corpus_fingerprint': stage.corpus.fingerprint,
              'vocab_size': len(stage.corpus.vocab),
              'num_params': models.count_params(state.params),
-             'steps': stage.step, 'epochs': stage.step / stage.plan.steps_per_epoch,
+             'steps': stage.step, 'epochs': stage.plan.epochs_done(stage.step),
              'best_step': best[-1] if best else stage.step,
              'stopped_early': stage.book.stopped_early,
              'devices': jax.device_count()}
@@ -337,7 +337,7 @@ def _maybe_evaluate(stage: Stage, writer, bar) -> tuple[Stage, bool]:
   """At each evaluation: validation, the best checkpoint, early stopping and
   NT-ASGD's switch (after the best-checkpoint bookkeeping, as AWD)."""
   every, step = stage.config.train.eval_every_steps, stage.step
-  end_of_epoch = step % stage.plan.steps_per_epoch == 0
+  end_of_epoch = stage.plan.locate(step)[1] == 0
   due = (every and step % every == 0) or (not every and end_of_epoch)
   if not (due or step == stage.total_steps):
     return stage, False
