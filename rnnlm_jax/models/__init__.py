@@ -2,7 +2,8 @@
 
 Public API:
   RecurrentLM, TransformerLM, make_model(config.model, vocab_size) (dispatches
-  on model.type), count_params(params);
+  on model.type), count_params(params); Seq2Seq (encoder-decoder, built
+  directly: models.seq2seq);
   cells: CELLS, RecurrentLayer, initial_carry, cell_step.
 """
 
@@ -17,10 +18,11 @@ from rnnlm_jax.models.factory import make_model
 from rnnlm_jax.models.factory import validate
 from rnnlm_jax.models.rnn_lm import RecurrentLM
 from rnnlm_jax.models.rnn_lm import count_params
+from rnnlm_jax.models.seq2seq import Seq2Seq
 from rnnlm_jax.models.transformer import TransformerLM
 
 __all__ = [
-    'CELLS', 'DTYPES', 'NUM_GATES', 'RecurrentLM', 'RecurrentLayer', 'TYPES',
+    'CELLS', 'DTYPES', 'NUM_GATES', 'RecurrentLM', 'RecurrentLayer', 'Seq2Seq', 'TYPES',
     'TransformerLM', 'cell_step', 'count_params', 'initial_carry', 'make_model',
     'validate',
 ]
