@@ -1,8 +1,9 @@
 """Recurrent language models (RNN, LSTM, GRU) in flax.linen, and a transformer.
 
 Public API:
-  RecurrentLM, TransformerLM, make_model(config.model, vocab_size) (the
-  MODEL_TYPES entry model.type names), count_params(params);
+  RecurrentLM, TransformerLM, TranslationModel (an encoder-decoder:
+  models.seq2seq), make_model(config.model, vocab_size) (the MODEL_TYPES
+  entry model.type names), count_params(params);
   cells: CELLS, RecurrentLayer, initial_carry, cell_step.
 """
 
@@ -17,10 +18,13 @@ from rnnlm_jax.models.factory import make_model
 from rnnlm_jax.models.factory import validate
 from rnnlm_jax.models.rnn_lm import RecurrentLM
 from rnnlm_jax.models.rnn_lm import count_params
+from rnnlm_jax.models.seq2seq import Seq2Seq
+from rnnlm_jax.models.seq2seq import TranslationModel
 from rnnlm_jax.models.transformer import TransformerLM
 
 __all__ = [
     'CELLS', 'DTYPES', 'MODEL_TYPES', 'ModelType', 'RecurrentLM', 'RecurrentLayer',
+    'Seq2Seq', 'TranslationModel',
     'TransformerLM', 'cell_step', 'count_params', 'initial_carry', 'make_model',
     'validate',
 ]

@@ -145,7 +145,8 @@ def initial_carry(cell: str, batch_size: int, hidden_size: int) -> Carry:
                for _ in range(s.carry_size))
 
 
-def _extra(s: CellSpec, params: Mapping[str, jax.Array]) -> dict:
+def extra_params(s: CellSpec, params: Mapping[str, jax.Array]) -> dict:
+  """The cell's extra params (CellSpec.extra_params) of a layer's params."""
   return {name: params[name] for name in s.extra_params}
 
 
@@ -155,7 +156,7 @@ def bias_hh_size(s: CellSpec, hidden_size: int) -> int:
   return gates * hidden_size
 
 
-def _input_bias(s: CellSpec, params: Mapping[str, jax.Array]) -> jax.Array:
+def input_bias(params: Mapping[str, jax.Array]) -> jax.Array:
   """The [G*H] bias added to x_gates: bias_ih, plus bias_hh if present
   (zero-padded over the gate blocks it does not cover)."""
   bias = params['bias_ih']
@@ -175,9 +176,9 @@ def cell_step(
   Returns (new_carry, h_t [B, H]). Used by tests (and handy for sampling).
   """
   s = spec(cell)
-  x_gates = ops.matmul(x_t, params['kernel_ih'], dtype) + _input_bias(s, params)
+  x_gates = ops.matmul(x_t, params['kernel_ih'], dtype) + input_bias(params)
   h_gates = ops.matmul(carry[0], params['kernel_hh'], dtype)
-  new_carry = s.update(x_gates, h_gates, carry, _extra(s, params))
+  new_carry = s.update(x_gates, h_gates, carry, extra_params(s, params))
   return new_carry, new_carry[0]
 
 
@@ -261,7 +262,7 @@ class RecurrentLayer(nn.Module):
     x_tm = jnp.swapaxes(inputs, 0, 1)  # [T, B, D]
     # The hoisted input projection: one big matmul for all T steps.
     x_gates = ops.matmul(x_tm, params['kernel_ih'], self.dtype)
-    x_gates = x_gates + _input_bias(s, params)  # [T, B, G*H] f32
+    x_gates = x_gates + input_bias(params)  # [T, B, G*H] f32
     kernel_hh = params['kernel_hh']
     if train and self.weight_drop > 0:
       # Masked once outside the scan: the same dropped connections at every t.
@@ -272,5 +273,5 @@ class RecurrentLayer(nn.Module):
     carry = tuple(c.astype(jnp.float32) for c in carry)
     scan = recurrence.scan if self.weight_grad_after_loop else recurrence.plain_scan
     outputs, carry = scan(s.update, x_gates, kernel_hh, carry,
-                          _extra(s, params), self.dtype, self.unroll)
+                          extra_params(s, params), self.dtype, self.unroll)
     return jnp.swapaxes(outputs, 0, 1), carry  # [B, T, H]

@@ -18,6 +18,7 @@ import jax.numpy as jnp
 
 from rnnlm_jax import registry
 from rnnlm_jax.models import cells
+from rnnlm_jax.models import attention, seq2seq
 from rnnlm_jax.models.rnn_lm import RecurrentLM
 from rnnlm_jax.models.transformer import TransformerLM
 
@@ -196,9 +197,51 @@ class ModelType:
   fields: Callable[[Mapping[str, Any]], dict[str, Any]]
 
 
+def _validate_seq2seq(cfg: Mapping[str, Any]) -> dict[str, Any]:
+  """model.type='seq2seq': the shared keys plus model.seq2seq's."""
+  for key, off in RNN_ONLY.items():
+    if cfg[key] != off:
+      _fail(key, cfg[key], f"is not used by model.type='seq2seq' (use {off!r})")
+  s = cfg['seq2seq']
+  for key in ('encoder_cell', 'decoder_cell'):
+    if s[key] not in cells.gated_cells():
+      _fail(f'seq2seq.{key}', s[key], f'is not one of {cells.gated_cells()}')
+  if s['attention'] not in attention.KINDS:
+    _fail('seq2seq.attention', s['attention'], f'is not one of {attention.KINDS}')
+  if not isinstance(s['bidirectional'], bool):
+    _fail('seq2seq.bidirectional', s['bidirectional'], 'must be True or False')
+  teacher_forcing = _number(cfg, 'seq2seq.teacher_forcing', minimum=0.0)
+  if teacher_forcing > 1:
+    _fail('seq2seq.teacher_forcing', teacher_forcing, 'must be in [0, 1]')
+  size = s['attention_size']
+  if not _is_int(size) or size < 0:
+    _fail('seq2seq.attention_size', size, 'must be an int >= 0 (0: decoder_hidden)')
+  if not isinstance(cfg['tie_embeddings'], bool):
+    _fail('tie_embeddings', cfg['tie_embeddings'], 'must be True or False')
+  if cfg['dtype'] not in DTYPES:
+    _fail('dtype', cfg['dtype'], f'is not one of {tuple(DTYPES)}')
+  return dict(
+      embed_size=_positive_int(cfg, 'embed_size'),
+      encoder_cell=s['encoder_cell'], decoder_cell=s['decoder_cell'],
+      encoder_hidden=_positive_int(cfg, 'seq2seq.encoder_hidden'),
+      decoder_hidden=_positive_int(cfg, 'seq2seq.decoder_hidden'),
+      encoder_layers=_positive_int(cfg, 'seq2seq.encoder_layers'),
+      bidirectional=s['bidirectional'], attention=s['attention'],
+      attention_size=int(size), dropout=_rate(cfg, 'dropout'),
+      tie_embeddings=cfg['tie_embeddings'], teacher_forcing=teacher_forcing,
+      init_scale=_number(cfg, 'init_scale', minimum=0.0),
+      dtype=DTYPES[cfg['dtype']], unroll=_unroll(cfg))
+
+
+def _translation_model(vocab_size: int, source_vocab_size: int, **fields):
+  return seq2seq.TranslationModel(source_vocab_size=source_vocab_size,
+                                  target_vocab_size=vocab_size, **fields)
+
+
 MODEL_TYPES: registry.Registry[ModelType] = registry.Registry('model.type')
 MODEL_TYPES.register('rnn', ModelType(RecurrentLM, _validate_rnn))
 MODEL_TYPES.register('transformer', ModelType(TransformerLM, _validate_transformer))
+MODEL_TYPES.register('seq2seq', ModelType(_translation_model, _validate_seq2seq))
 
 
 def validate(cfg: Mapping[str, Any]) -> dict[str, Any]:
@@ -208,9 +251,14 @@ def validate(cfg: Mapping[str, Any]) -> dict[str, Any]:
   return MODEL_TYPES.get(cfg['type']).fields(cfg)
 
 
-def make_model(model_config: Mapping[str, Any], vocab_size: int):
-  """The model for `config.model` (an ml_collections.ConfigDict or a dict)."""
-  if not _is_int(vocab_size) or vocab_size < 1:
-    raise ValueError(f'vocab_size={vocab_size!r} must be a positive integer')
+def make_model(model_config: Mapping[str, Any], vocab_size: int, **sizes):
+  """The model for `config.model` (an ml_collections.ConfigDict or a dict).
+
+  vocab_size: the (target) vocabulary; `sizes`: what else a model type needs
+  (seq2seq: source_vocab_size).
+  """
+  for name, size in dict(sizes, vocab_size=vocab_size).items():
+    if not _is_int(size) or size < 1:
+      raise ValueError(f'{name}={size!r} must be a positive integer')
   spec = MODEL_TYPES.get(model_config['type'])
-  return spec.cls(vocab_size=vocab_size, **spec.fields(model_config))
+  return spec.cls(vocab_size=vocab_size, **sizes, **spec.fields(model_config))
