@@ -55,11 +55,11 @@ class Checkpointer:
     if step in self._managers[which].all_steps():
       return
     self._one_save_at_a_time()
-    args = ocp.args.Composite(
-        state=ocp.args.StandardSave(state),
-        carry=ocp.args.StandardSave(carry),
-        meta=ocp.args.JsonSave(meta))
-    self._managers[which].save(step, args=args, force=True)
+    parts = dict(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta))
+    if jax.tree.leaves(carry):  # an encoder-decoder carries nothing
+      parts['carry'] = ocp.args.StandardSave(carry)
+    self._managers[which].save(step, args=ocp.args.Composite(**parts),
+                               force=True)
 
   def steps(self, which: str = 'latest') -> list[int]:
     return sorted(self._managers[which].all_steps())
@@ -76,10 +76,11 @@ class Checkpointer:
     manager = self._managers[which]
     manager.wait_until_finished()
     self._one_save_at_a_time()
-    args = ocp.args.Composite(
-        state=ocp.args.StandardRestore(_abstract(state_like)),
-        carry=ocp.args.StandardRestore(_abstract(carry_like)),
-        meta=ocp.args.JsonRestore())
+    parts = dict(state=ocp.args.StandardRestore(_abstract(state_like)),
+                 meta=ocp.args.JsonRestore())
+    if jax.tree.leaves(carry_like):
+      parts['carry'] = ocp.args.StandardRestore(_abstract(carry_like))
+    args = ocp.args.Composite(**parts)
     for step in sorted(manager.all_steps(), reverse=True):
       try:
         out = manager.restore(step, args=args)
@@ -87,7 +88,8 @@ class Checkpointer:
         logging.warning('skipping unreadable %s checkpoint at step %d in %s: %s',
                         which, step, manager.directory, _one_line(e))
         continue
-      return Restored(step, out.state, out.carry, dict(out.meta))
+      carry = out.carry if 'carry' in parts else carry_like
+      return Restored(step, out.state, carry, dict(out.meta))
     return None
 
   def _one_save_at_a_time(self) -> None:

@@ -28,7 +28,8 @@ def ptb_config() -> ml_collections.ConfigDict:
 def base_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.seed = 0
-  # a name of rnnlm_jax.train.tasks.TASKS: 'lm' (language modelling)
+  # a name of rnnlm_jax.train.tasks.TASKS: 'lm' (language modelling) |
+  # 'seq2seq' (sentence pairs: an encoder-decoder)
   c.task = 'lm'
 
   # --- data -------------------------------------------------------------
@@ -61,6 +62,22 @@ def base_config() -> ml_collections.ConfigDict:
   # synthetic: a random order-k Markov chain with Dirichlet(alpha) transitions
   c.data.synthetic = ml_collections.ConfigDict(dict(
       vocab_size=50, order=2, alpha=0.1, tokens=(200_000, 20_000, 20_000)))
+
+  # task='seq2seq': sentence pairs (rnnlm_jax.data.paired), with data.path,
+  # data.lowercase, data.vocab_min_count and data.vocab_max_size. format:
+  # 'files' (<path>/<split>.<lang>[.gz], one sentence per line; splits
+  # train / val|valid|dev / test*) | 'jsonl' (source_key / target_key, dotted
+  # keys allowed) | 'tfds' (a translation dataset, e.g. wmt14_translate/de-en).
+  # tokenizer: 'punct' (punctuation split) | 'sentencepiece' (trained on the
+  # train split, spm_vocab_size pieces, saved in the workdir). Pairs longer
+  # than max_source_len / max_target_len tokens (0: no limit) in the train
+  # split are cut ('truncate') or left out ('drop'), counted in the log.
+  c.data.paired = ml_collections.ConfigDict(dict(
+      format='files', source_lang='de', target_lang='en', source_key='',
+      target_key='', tfds_name='', tfds_data_dir='',
+      tfds_splits=('train', 'validation', 'test'), tokenizer='punct',
+      spm_vocab_size=8000, max_source_len=0, max_target_len=0,
+      length_policy='truncate'))
 
   # --- model ------------------------------------------------------------
   c.model = ml_collections.ConfigDict()
@@ -112,6 +129,19 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.transformer = ml_collections.ConfigDict(dict(
       d_model=256, num_heads=4, mlp_dim=0, position='learned',
       memory_len=64, max_len=512, attention_dropout=0.0))
+
+  # model.type='seq2seq' (models.TranslationModel, task='seq2seq'): the
+  # encoder (embedding -> encoder_layers of encoder_cell, bidirectional: the
+  # backward direction reversed within each true length) and the decoder
+  # (decoder_cell with attention 'none' (Cho et al. 2014) | 'additive'
+  # (Bahdanau) | 'dot' | 'general' (Luong); source padding masked out).
+  # Uses model.embed_size, dropout (embeddings, between encoder layers),
+  # tie_embeddings, init_scale, dtype and unroll. teacher_forcing < 1:
+  # scheduled sampling, the decoder's own argmax fed with prob 1 - it.
+  c.model.seq2seq = ml_collections.ConfigDict(dict(
+      encoder_cell='gru', encoder_hidden=512, bidirectional=True,
+      encoder_layers=1, decoder_cell='gru', decoder_hidden=512,
+      attention='additive', attention_size=0, teacher_forcing=1.0))
 
   # --- training ---------------------------------------------------------
   c.train = ml_collections.ConfigDict()
@@ -189,6 +219,12 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval.method = 'static'
   c.eval.dynamic = ml_collections.ConfigDict(dict(lr=0.1, decay=0.0))
   c.eval.cache = ml_collections.ConfigDict(dict(size=500, theta=1.0, weight=0.1))
+
+  # task='seq2seq': decoding for BLEU (final results, translate command):
+  # beam_size (1: greedy; greedy is always reported too), GNMT length
+  # penalty alpha ((5 + len) / 6) ** alpha, max_len output tokens.
+  c.eval.translate = ml_collections.ConfigDict(dict(
+      beam_size=5, length_penalty=1.0, max_len=80, batch_size=128))
 
   # --- sampling ---------------------------------------------------------
   c.generate = ml_collections.ConfigDict()

@@ -22,7 +22,7 @@ import ml_collections
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-COMMANDS = ('train', 'eval', 'generate', 'sweep')
+COMMANDS = ('train', 'eval', 'generate', 'translate', 'sweep')
 
 _CONFIG = config_flags.DEFINE_config_file(
     'config', None, 'Experiment config file (experiments/<name>/config.py).',
@@ -36,6 +36,11 @@ _SPLIT = flags.DEFINE_enum('split', 'test', ['train', 'valid', 'test'],
 _CHECKPOINT = flags.DEFINE_enum('checkpoint', 'best', ['best', 'latest'],
                                 'eval/generate: which checkpoint.')
 _PROMPT = flags.DEFINE_string('prompt', None, 'generate: prompt text.')
+_TEXT = flags.DEFINE_multi_string('text', [], 'translate: a sentence (repeatable).')
+_INPUT = flags.DEFINE_string('input', None, 'translate: a file, one sentence per line.')
+_OUTPUT = flags.DEFINE_string('output', None, 'translate: write here (default: stdout).')
+_BEAM = flags.DEFINE_integer('beam', None, 'translate: beam size (1: greedy; '
+                             'default eval.translate.beam_size).')
 _LENGTH = flags.DEFINE_integer('length', None, 'generate: tokens to sample.')
 _TEMPERATURE = flags.DEFINE_float('temperature', None, 'generate: 0 is greedy.')
 _TOP_K = flags.DEFINE_integer('top_k', None, 'generate: keep the k likeliest (0: all).')
@@ -112,8 +117,27 @@ def main(argv) -> None:
   elif command == 'eval':
     print(json.dumps(inference.evaluate_checkpoint(config, workdir, _SPLIT.value,
                                               _CHECKPOINT.value), indent=2))
+  elif command == 'translate':
+    _translate(config, workdir, inference)
   else:
     print(inference.generate(config, workdir, _CHECKPOINT.value))
+
+
+def _translate(config, workdir: str, inference) -> None:
+  """--text / --input sentences -> translations on stdout or in --output."""
+  texts = list(_TEXT.value)
+  if _INPUT.value:
+    with open(_INPUT.value, encoding='utf-8') as f:
+      texts += [line.rstrip('\n') for line in f]
+  if not texts:
+    raise ValueError('translate needs --text or --input')
+  lines = inference.translate(config, workdir, texts, beam=_BEAM.value,
+                              which=_CHECKPOINT.value)
+  if _OUTPUT.value:
+    with open(_OUTPUT.value, 'w', encoding='utf-8') as f:
+      f.write('\n'.join(lines) + '\n')
+  else:
+    print('\n'.join(lines))
 
 
 _OVERRIDE = re.compile(r'^--?(?:no)?config\.([^=\[]+)')

@@ -8,6 +8,7 @@ sibling experiment's file by path.
 import ml_collections
 
 from rnnlm_jax import configs
+from rnnlm_jax.data import paths
 
 # Zaremba et al. (2014), Section 4.1: what the medium and large models change
 # from the small one (dropout on the non-recurrent connections, init range,
@@ -111,4 +112,40 @@ def awd_lstm_ptb() -> ml_collections.ConfigDict:
 
   c.generate.prompt = 'the'
   c.generate.length = 50
+  return c
+
+
+def multi30k(attention: str = 'additive') -> ml_collections.ConfigDict:
+  """Multi30k task 1 De->En at bentrevett/pytorch-seq2seq's shape:
+  embeddings 256, a bidirectional GRU encoder of 512, a GRU decoder of 512,
+  dropout 0.5, Adam, clipping at 1, lower-cased words of min count 2; full
+  teacher forcing, source padding masked, the best checkpoint by validation
+  loss, early stopping."""
+  c = configs.base_config()
+  c.task = 'seq2seq'
+  c.seed = 1234
+  c.data.path = str(paths.dataset_path('multi30k'))
+  c.data.lowercase = True
+  c.data.vocab_min_count = 2
+  c.data.paired.source_lang, c.data.paired.target_lang = 'de', 'en'
+  c.model.type = 'seq2seq'
+  c.model.embed_size = 256
+  c.model.dropout = 0.5
+  c.model.init_scale = 0.0
+  c.model.seq2seq.encoder_cell = c.model.seq2seq.decoder_cell = 'gru'
+  c.model.seq2seq.encoder_hidden = c.model.seq2seq.decoder_hidden = 512
+  c.model.seq2seq.bidirectional = True
+  c.model.seq2seq.attention = attention
+  c.train.batch_size = 128
+  c.train.seq_len = 32  # only sizes the init; batches are bucketed
+  c.train.num_epochs = 10
+  c.train.optimizer = 'adam'
+  c.train.learning_rate = 1e-3
+  c.train.schedule = 'constant'
+  c.train.clip_norm = 1.0
+  c.train.loss_normalization = 'token'
+  c.train.early_stopping_patience = 3
+  c.train.log_every_steps = 50
+  c.eval.batch_size = 128
+  c.eval.test_batch_size = 128
   return c

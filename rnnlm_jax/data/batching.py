@@ -24,6 +24,11 @@ class Batch(NamedTuple):
   targets: np.ndarray
   mask: np.ndarray
 
+  @property
+  def model_inputs(self):
+    """What a language model is called on: the input tokens."""
+    return self.inputs
+
 
 def check_rows(rows, batch_size: int) -> tuple[int, int]:
   """Validated (a, b) row range; None means all rows."""

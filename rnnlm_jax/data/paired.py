@@ -79,6 +79,17 @@ class PairedCorpus:
   truncated: Mapping[str, int]
   dropped: Mapping[str, int]
 
+  @property
+  def vocab(self) -> Vocabulary:
+    """The vocabulary a model predicts: the target side's."""
+    return self.target_vocab
+
+  @property
+  def level(self) -> str:
+    """'word' (punctuation tokenizer) or 'subword' (SentencePiece)."""
+    return ('subword' if isinstance(self.target_tokenizer,
+                                    tok_lib.SentencePieceTokenizer) else 'word')
+
   def split(self, name: str) -> tuple[tuple, tuple]:
     """(source id arrays, target id arrays) of split `name`."""
     if name not in SPLITS:

@@ -42,6 +42,11 @@ class PairBatch(NamedTuple):
   targets: np.ndarray
   mask: np.ndarray
 
+  @property
+  def model_inputs(self):
+    """What an encoder-decoder is called on (the targets are the labels)."""
+    return (self.source, self.source_mask, self.inputs)
+
 
 def num_batches(num_pairs: int, batch_size: int,
                 drop_last: bool = False) -> int:

@@ -13,16 +13,16 @@ chosen by the config:
              length and `locate` maps a global step to (epoch, start).
 
 Every epoch's batches are a pure function of (config, epoch), so a resumed run
-reads the same batches from the same step.
+reads the same batches from the same step. `PairPlan` is the same for
+sentence pairs (the encoder-decoder task).
 """
 
 import dataclasses
 import functools
-from typing import Iterator
+from typing import Any, Iterator
 
-import ml_collections
-
-from rnnlm_jax.data import batching, sentences, variable_bptt
+from rnnlm_jax.data import batching, paired, paired_batching, sentences
+from rnnlm_jax.data import variable_bptt
 from rnnlm_jax.data.batching import Batch
 from rnnlm_jax.data.corpus import Corpus
 from rnnlm_jax.data.errors import DataError
@@ -31,7 +31,7 @@ from rnnlm_jax.data.errors import DataError
 @dataclasses.dataclass(frozen=True)
 class EpochPlan:
   """The training batches of a corpus under one config (see module doc)."""
-  config: ml_collections.ConfigDict
+  config: Any  # the run config (ml_collections.ConfigDict)
   corpus: Corpus
 
   @functools.cached_property
@@ -114,3 +114,52 @@ class EpochPlan:
             f'the {split} split has {tokens:,} tokens, too few for {key}='
             f'{batch_size} x seq_len={seq_len}; use a smaller {key} or '
             'seq_len, or more data')
+
+
+@dataclasses.dataclass(frozen=True)
+class PairPlan:
+  """The training batches of a PairedCorpus: length-bucketed PairBatches,
+  shuffled per (seed, epoch); the last partial batch of an epoch is dropped
+  (every epoch has the same steps, and jit sees few shapes)."""
+  config: Any  # the run config (ml_collections.ConfigDict)
+  corpus: 'paired.PairedCorpus'
+
+  resets_carry = True  # every pair stands alone
+
+  @property
+  def steps_per_epoch(self) -> int:
+    return paired_batching.num_batches(len(self.corpus.source['train']),
+                                       self.config.train.batch_size,
+                                       drop_last=True)
+
+  def steps_in_epoch(self, epoch: int) -> int:
+    del epoch
+    return self.steps_per_epoch
+
+  def first_step(self, epoch: int) -> int:
+    return epoch * self.steps_per_epoch
+
+  def locate(self, step: int) -> tuple[int, int]:
+    return divmod(step, self.steps_per_epoch)
+
+  def epochs_done(self, step: int) -> float:
+    return step / self.steps_per_epoch
+
+  def batches(self, epoch: int, start: int = 0,
+              rows: tuple[int, int] | None = None) -> Iterator:
+    source, target = self.corpus.split('train')
+    return paired_batching.pair_batches(
+        source, target, self.config.train.batch_size, seed=self.config.seed,
+        epoch=epoch, drop_last=True, start=start, rows=rows)
+
+  def lr_scale(self, window_length: int) -> None:
+    del window_length
+
+  def check_split_sizes(self) -> None:
+    pairs, batch_size = len(self.corpus.source['train']), self.config.train.batch_size
+    if pairs < batch_size:
+      raise DataError(f'the train split has {pairs:,} pairs, fewer than '
+                      f'train.batch_size={batch_size}')
+    for split in ('valid', 'test'):
+      if not self.corpus.source[split]:
+        raise DataError(f'the {split} split has no pairs')

@@ -1,5 +1,7 @@
 """Using a trained run: load its model, score a split, sample from it."""
 
+from typing import Sequence
+
 import ml_collections
 
 from rnnlm_jax import checkpoint, sampling
@@ -9,12 +11,15 @@ from rnnlm_jax.train import run_files
 
 def load_trained(config: ml_collections.ConfigDict, workdir: str,
                  which: str = 'best'):
-  """(model, eval state, vocab) of a finished or running run; `which`: best |
+  """(model, eval state, dataset) of a finished or running run (the dataset:
+  what the task needs to encode and decode, e.g. the LM's vocabulary in
+  `.vocab`); `which`: best |
   latest (best falls back to latest). NT-ASGD: the averaged params. A run
   whose fine-tuning stage has started: the stage's checkpoints."""
   workdir = trainer.model_workdir(config, workdir)
-  vocab = run_files.load_vocab(workdir)
-  model = tasks.get(config).make_model(config, _VocabOnly(vocab))
+  task = tasks.get(config)
+  dataset = (task.load_vocabs or task.load_data)(config, workdir)
+  model = task.make_model(config, dataset)
   mesh = parallel.make_mesh()
   tx, _ = optim.make_optimizer(config.train, 1, 1)
   state = steps.create_train_state(model, tx, config.seed, 1, 1,
@@ -28,15 +33,7 @@ def load_trained(config: ml_collections.ConfigDict, workdir: str,
   if restored is None:
     raise checkpoint.CheckpointError(f'no readable checkpoint in {workdir}')
   state = steps.from_checkpointable(state, restored.state)
-  return model, optim.for_eval(state), vocab
-
-
-class _VocabOnly:
-  """What make_model reads of a dataset, when only the vocabulary is known."""
-
-  def __init__(self, vocab):
-    self.vocab = vocab
-
+  return model, optim.for_eval(state), dataset
 
 def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str,
                         split: str = 'test', which: str = 'best') -> dict[str, float]:
@@ -44,7 +41,7 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str,
   eval.test_batch_size, as the final results)."""
   model, state, _ = load_trained(config, workdir, which)
   task = tasks.get(config)
-  corpus = run_files.load_data(task, config, workdir)
+  corpus = task.load_data(config, workdir)
   batch_size = config.eval.test_batch_size if split == 'test' else config.eval.batch_size
   scores = task.score(state.params, model, corpus, split, batch_size, config,
                       parallel.make_mesh(), config.eval.method)
@@ -55,6 +52,26 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str,
 def generate(config: ml_collections.ConfigDict, workdir: str,
              which: str = 'best') -> str:
   """A sample of the trained model by config.generate."""
-  model, state, vocab = load_trained(config, workdir, which)
-  return sampling.sample_text(model, state.params, vocab, config.data.level,
+  model, state, dataset = load_trained(config, workdir, which)
+  return sampling.sample_text(model, state.params, dataset.vocab, config.data.level,
                               config.generate)
+
+
+def translate(config: ml_collections.ConfigDict, workdir: str,
+              texts: Sequence[str], beam: int | None = None,
+              which: str = 'best') -> list[str]:
+  """Translations of `texts` by a seq2seq run (beam: eval.translate.beam_size
+  when None; 1 is greedy)."""
+  if config.task != 'seq2seq':
+    raise ValueError(f"translate needs a seq2seq run (task='seq2seq'); "
+                     f'{workdir} was trained with task={config.task!r}')
+  from rnnlm_jax.train import translation  # pylint: disable=import-outside-toplevel
+  model, state, corpus = load_trained(config, workdir, which)
+  t = config.eval.translate
+  source = [corpus.source_vocab.encode(corpus.source_tokenizer.tokenize(x))
+            for x in texts]
+  ids = translation.translate_ids(
+      state.params, model, source, batch_size=t.batch_size,
+      beam_size=t.beam_size if beam is None else beam, max_len=t.max_len,
+      length_penalty=t.length_penalty)
+  return [corpus.decode_target(x) for x in ids]

@@ -111,9 +111,9 @@ def prepare(config: ml_collections.ConfigDict, workdir: str,
   parallel.sync('rnnlm_jax.workdir.prepare.written')
 
 
-def load_data(task, config: ml_collections.ConfigDict, workdir: str):
-  """The task's data; on resume, insists the vocabulary is the saved one."""
-  corpus = task.load_data(config)
+def load_corpus(config: ml_collections.ConfigDict, workdir: str) -> data.Corpus:
+  """The LM corpus; on resume, insists the vocabulary is the saved one."""
+  corpus = data.load_corpus(config.data)
   vocab_path = epath.Path(workdir) / 'vocab.json'
   exists = vocab_path.exists() and has_started(workdir)
   if exists:

@@ -41,7 +41,11 @@ def create_train_state(model, tx: optax.GradientTransformation, seed: int,
 
   def init(seed_key):
     init_key, dropout_key = jax.random.split(seed_key)
-    tokens = jnp.zeros((batch_size, seq_len), jnp.int32)
+    # The model's own example inputs (an encoder-decoder takes a tuple), else
+    # a [B, T] token batch.
+    make_inputs = getattr(model, 'example_inputs', None)
+    tokens = (make_inputs(batch_size, seq_len) if make_inputs else
+              jnp.zeros((batch_size, seq_len), jnp.int32))
     carry = model.initial_carry(batch_size)
     params = model.init({'params': init_key}, tokens, carry, train=False)['params']
     return TrainState.create(apply_fn=model.apply, params=params, tx=tx,
@@ -97,11 +101,11 @@ def _apply_train(state: TrainState, params, batch: Batch, carry: Carry,
   """
   if ar_alpha <= 0 and tar_beta <= 0:
     logits, new_carry = state.apply_fn(
-        {'params': params}, batch.inputs, carry, train=True,
+        {'params': params}, batch.model_inputs, carry, train=True,
         rngs={'dropout': dropout_key})
     return logits, new_carry, {}
   (logits, new_carry), variables = state.apply_fn(
-      {'params': params}, batch.inputs, carry, train=True,
+      {'params': params}, batch.model_inputs, carry, train=True,
       rngs={'dropout': dropout_key}, mutable=['intermediates'])
   penalties = activation_penalties(variables['intermediates'], batch.mask,
                                    ar_alpha, tar_beta)
@@ -192,7 +196,7 @@ def skip_unless(finite: jax.Array, updated: TrainState,
                    donate_argnames=('carry',))
 def eval_step(params, model, batch: Batch, carry: Carry):
   """Summed NLL (nats) and token count of one window, and the next carry."""
-  logits, new_carry = model.apply({'params': params}, batch.inputs, carry,
+  logits, new_carry = model.apply({'params': params}, batch.model_inputs, carry,
                                   train=False)
   nll = token_nll(logits, batch.targets, batch.mask)
   return nll.sum(), batch.mask.sum(), new_carry

@@ -5,8 +5,11 @@ trains, how a split is scored and what a finished run shows of itself. The
 driver (rnnlm_jax.train.trainer) does the rest the same way for every task:
 mesh, optimizer, train_step, checkpoints, exact resume, SIGTERM, metrics.
 
-  load_data(config, vocab) -> dataset          (.vocab, .name, .fingerprint,
-                                                .level, .split(name))
+  load_data(config, workdir) -> dataset        (.name, .fingerprint, .level;
+                                                saves / checks its
+                                                vocabularies in the workdir)
+  load_vocabs(config, workdir) -> what make_model needs of a dataset, for
+                                                using a trained run
   plan(config, dataset) -> data.EpochPlan-like (steps_per_epoch, batches(),
                                                 resets_carry, lr_scale(),
                                                 check_split_sizes())
@@ -16,6 +19,8 @@ mesh, optimizer, train_step, checkpoints, exact resume, SIGTERM, metrics.
   score(params, model, dataset, split, batch_size, config, mesh, method)
       -> {'loss', 'ppl', 'bits', 'tokens'}
   show(model, params, dataset, config) -> str  (a sample, translations, ...)
+  final_results(params, model, dataset, config, workdir) -> dict
+                                               (extra final numbers: BLEU)
 
 `config.task` names the entry of TASKS; 'lm' (language modelling on a token
 stream, also sentence mode) is the default.
@@ -25,7 +30,7 @@ import dataclasses
 from typing import Any, Callable
 
 from rnnlm_jax import data, models, registry, sampling
-from rnnlm_jax.train import scoring
+from rnnlm_jax.train import run_files, scoring
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,6 +40,8 @@ class Task:
   make_model: Callable[..., Any]
   score: Callable[..., dict]
   show: Callable[..., str]
+  load_vocabs: Callable[..., Any] | None = None  # None: load_data
+  final_results: Callable[..., dict] = lambda *args: {}
 
 
 TASKS: registry.Registry[Task] = registry.Registry('task')
@@ -48,8 +55,15 @@ def _lm_score(params, model, corpus, split, batch_size, config, mesh,
       method=method, eval_config=config.eval)
 
 
+@dataclasses.dataclass(frozen=True)
+class _Vocab:
+  """What make_model reads of a corpus, when only the vocabulary is known."""
+  vocab: data.Vocabulary
+
+
 TASKS.register('lm', Task(
-    load_data=lambda config, vocab=None: data.load_corpus(config.data, vocab),
+    load_data=run_files.load_corpus,
+    load_vocabs=lambda config, workdir: _Vocab(run_files.load_vocab(workdir)),
     plan=data.EpochPlan,
     make_model=lambda config, corpus: models.make_model(config.model,
                                                         len(corpus.vocab)),
@@ -59,4 +73,6 @@ TASKS.register('lm', Task(
 
 
 def get(config) -> Task:
-  return TASKS.get(config.get('task', 'lm'))
+  # The other tasks register themselves on import.
+  from rnnlm_jax.train import translation  # pylint: disable=import-outside-toplevel,unused-import
+  return TASKS.get(config.task)

@@ -145,7 +145,7 @@ def open_stage(config: ml_collections.ConfigDict, workdir: str,
   parallel.check_divisible(config.train.batch_size, mesh, 'train.batch_size')
   run_files.prepare(config, workdir, fresh)
   task = tasks.get(config)
-  corpus = run_files.load_data(task, config, workdir)
+  corpus = task.load_data(config, workdir)
   plan = task.plan(config, corpus)
   plan.check_split_sizes()
 
@@ -271,6 +271,9 @@ def final_results(stage: Stage, writer: metrics.MetricWriter,
     logging.info('%s: loss %.4f ppl %.2f bits/token %.4f (%d tokens, batch %d)',
                  split, scores['loss'], scores['ppl'], scores['bits'],
                  scores['tokens'], batch_size)
+  results.update(stage.task.final_results(state.params, stage.model,
+                                          stage.corpus, stage.config,
+                                          stage.workdir))
   if getattr(stage.corpus, 'oracle_nll', None):
     for split in ('valid', 'test'):
       results[f'{split}_oracle_ppl'] = float(np.exp(stage.corpus.oracle_nll[split]))

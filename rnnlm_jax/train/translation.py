@@ -1,0 +1,178 @@
+"""The sequence-to-sequence task (config task='seq2seq'): sentence pairs,
+an encoder-decoder, teacher-forced perplexity and BLEU of decoded output.
+
+It plugs into the same driver as the language models (tasks.TASKS): the
+trainer's loop, checkpoints, exact resume, SIGTERM handling, metrics and data
+parallelism are theirs. What is its own:
+
+  data      data.load_paired with the settings of config.data.paired (plus
+            data.path / lowercase / vocab_min_count / vocab_max_size); the
+            source and target vocabularies (and SentencePiece models) are
+            saved in the workdir and reused on resume.
+  batches   data.PairPlan: length-bucketed, shuffled per (seed, epoch).
+  model     models.TranslationModel (config model.type='seq2seq').
+  score     teacher-forced NLL per target token (the usual perplexity).
+  results   corpus BLEU (sacreBLEU; cased and lower-cased, with signatures)
+            and chrF of greedy and beam-search output on valid and test,
+            the test translations and an attention heat map in the workdir.
+"""
+
+import os
+from typing import Any, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import logging
+from etils import epath
+
+from rnnlm_jax import bleu, data, decoding, models
+from rnnlm_jax.data import paired, paired_batching
+from rnnlm_jax.train import parallel, run_files, scoring, tasks
+from rnnlm_jax.train.steps import eval_step
+
+
+def _settings(config, workdir: str | None) -> dict[str, Any]:
+  """load_paired's keyword settings from the config."""
+  d, p = config.data, config.data.paired
+  settings = dict(
+      path=d.path, source_lang=p.source_lang, target_lang=p.target_lang,
+      source_key=p.source_key, target_key=p.target_key,
+      tfds_name=p.tfds_name, tfds_data_dir=p.tfds_data_dir,
+      tfds_splits=tuple(p.tfds_splits), tokenizer=p.tokenizer,
+      lowercase=bool(d.lowercase), spm_vocab_size=p.spm_vocab_size,
+      vocab_min_count=d.vocab_min_count, vocab_max_size=d.vocab_max_size,
+      max_source_len=p.max_source_len, max_target_len=p.max_target_len,
+      length_policy=p.length_policy)
+  if workdir is not None:
+    settings['spm_dir'] = workdir  # SentencePiece models live with the run
+  return settings
+
+
+def load_data(config, workdir: str) -> paired.PairedCorpus:
+  """The pairs; on resume, encoded with the run's saved vocabularies."""
+  p = config.data.paired
+  started = run_files.has_started(workdir)
+  vocabs = (paired.load_vocabs(workdir, p.source_lang, p.target_lang)
+            if started else None)
+  parallel.sync('rnnlm_jax.translation.vocab.read')
+  corpus = paired.load_paired(p.format, vocabs=vocabs,
+                              **_settings(config, workdir))
+  for split in data.SPLITS:
+    if corpus.truncated[split] or corpus.dropped[split]:
+      logging.info('%s: %d pairs truncated, %d dropped (max_source_len / '
+                   'max_target_len)', split, corpus.truncated[split],
+                   corpus.dropped[split])
+  if not started and jax.process_index() == 0:
+    corpus.save_vocabs(workdir)
+  parallel.sync('rnnlm_jax.translation.vocab.written')
+  return corpus
+
+
+def make_model(config, corpus) -> 'models.TranslationModel':
+  return models.make_model(config.model, len(corpus.target_vocab),
+                           source_vocab_size=len(corpus.source_vocab))
+
+
+def score(params, model, corpus, split: str, batch_size: int, config, mesh,
+          method: str = 'static') -> dict[str, float]:
+  """Teacher-forced NLL of every target token of `split` (each pair once)."""
+  if method != 'static':
+    raise ValueError(f"eval.method={method!r}: the seq2seq task scores "
+                     "'static' only")
+  sharding = parallel.batch_sharded(mesh, batch_size)
+  rows = parallel.process_rows(batch_size, sharding)
+  total, count = jnp.zeros(()), jnp.zeros(())
+  source, target = corpus.split(split)
+  for batch in paired_batching.eval_batches(source, target, batch_size,
+                                            rows=rows):
+    batch = parallel.to_global(batch, sharding, batch_size)
+    nll, n, _ = eval_step(params, model, batch, ())
+    total, count = total + nll, count + n
+  return scoring.summarize(float(total), float(count))
+
+
+def translate_ids(params, model, source_ids: Sequence[np.ndarray], *,
+                  batch_size: int, beam_size: int, max_len: int,
+                  length_penalty: float) -> list[np.ndarray]:
+  """Decoded target ids (without <eos>) of each source id sequence; beam 1
+  is greedy decoding."""
+  out = []
+  empty = [np.zeros((0,), np.int32)] * len(source_ids)
+  for batch in paired_batching.eval_batches(source_ids, empty, batch_size):
+    src, mask = jnp.asarray(batch.source), jnp.asarray(batch.source_mask)
+    if beam_size == 1:
+      hyp = decoding.greedy(model, params, src, mask, max_len, paired.BOS_ID,
+                            paired.EOS_ID, length_penalty)
+    else:
+      hyp = decoding.beam_search(model, params, src, mask, beam_size, max_len,
+                                 paired.BOS_ID, paired.EOS_ID, length_penalty)
+    tokens, lengths = np.asarray(hyp.tokens), np.asarray(hyp.length)
+    for row, mask_row in zip(range(len(tokens)), np.asarray(batch.source_mask)):
+      if mask_row.any():  # padding rows of the last batch have no source
+        ids = tokens[row, :lengths[row]]
+        out.append(ids[ids != paired.EOS_ID])
+  return out[:len(source_ids)]
+
+
+def bleu_results(params, model, corpus, config, workdir: str) -> dict[str, Any]:
+  """BLEU / chrF of greedy and beam decoding on valid and test; writes the
+  test translations and an attention heat map into `workdir`."""
+  t = config.eval.translate
+  results = {}
+  for split in ('valid', 'test'):
+    source, _ = corpus.split(split)
+    for name, beam in (('greedy', 1), ('beam', t.beam_size)):
+      ids = translate_ids(params, model, source, batch_size=t.batch_size,
+                          beam_size=beam, max_len=t.max_len,
+                          length_penalty=t.length_penalty)
+      hypotheses = [corpus.decode_target(x) for x in ids]
+      scores = bleu.corpus_bleu(hypotheses, corpus.references[split])
+      results.update({f'{split}_{name}_{k}': v
+                      for k, v in scores._asdict().items()})
+      logging.info('%s %s: BLEU %.2f (lower-cased %.2f) chrF %.2f  %s', split,
+                   name, scores.bleu, scores.bleu_lowercase, scores.chrf,
+                   scores.bleu_signature)
+      if split == 'test' and jax.process_index() == 0:
+        (epath.Path(workdir) / f'translations.test.{name}.txt').write_text(
+            '\n'.join(hypotheses) + '\n')
+  results['length_penalty'] = t.length_penalty
+  results['beam_size'] = t.beam_size
+  if jax.process_index() == 0:
+    _attention_pngs(params, model, corpus, config, workdir)
+  return results
+
+
+def _attention_pngs(params, model, corpus, config, workdir: str, count: int = 3):
+  """Heat maps of the greedy output's attention for the first test pairs."""
+  if '://' in workdir:  # matplotlib writes local files
+    return
+  source, _ = corpus.split('test')
+  for i in range(min(count, len(source))):
+    src = np.concatenate([source[i], [paired.EOS_ID]]).astype(np.int32)
+    (ids,) = translate_ids(params, model, [source[i]], batch_size=1,
+                           beam_size=1, max_len=config.eval.translate.max_len,
+                           length_penalty=0.0)
+    out = np.concatenate([ids, [paired.EOS_ID]]).astype(np.int32)
+    weights = decoding.attention_map(model, params, src, out, paired.BOS_ID,
+                                     paired.EOS_ID)
+    words = lambda vocab, x: [vocab.tokens[j] for j in x]
+    decoding.save_attention_png(
+        os.path.join(workdir, f'attention_test{i}.png'), weights,
+        words(corpus.source_vocab, src), words(corpus.target_vocab, out),
+        title=f'test pair {i}')
+
+
+def show(model, params, corpus, config) -> str:
+  """A few test translations (greedy) beside their references."""
+  source, _ = corpus.split('test')
+  ids = translate_ids(params, model, source[:3], batch_size=3, beam_size=1,
+                      max_len=config.eval.translate.max_len, length_penalty=0.0)
+  return '\n'.join(
+      f'src: {corpus.decode_source(s)}\nref: {r}\nhyp: {corpus.decode_target(h)}'
+      for s, r, h in zip(source, corpus.references['test'], ids))
+
+
+tasks.TASKS.register('seq2seq', tasks.Task(
+    load_data=load_data, plan=data.PairPlan, make_model=make_model,
+    score=score, show=show, final_results=bleu_results))

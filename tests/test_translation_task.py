@@ -1,0 +1,137 @@
+"""The seq2seq task through the one training driver: a reverse task learned
+to exact match, exact resume, BLEU in results.json, the translate command."""
+
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from rnnlm_jax import configs
+from rnnlm_jax.train import inference, trainer
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WORDS = 'a b c d e f g h'.split()
+
+
+def _write_reverse_task(root, seed=0, sizes=(1600, 64, 64)):
+  """Parallel files of random word sequences (length 2-5) and their reverse."""
+  rng = np.random.default_rng(seed)
+  for split, n in zip(('train', 'val', 'test'), sizes):
+    src, tgt = [], []
+    for _ in range(n):
+      words = list(rng.choice(WORDS, rng.integers(2, 6)))
+      src.append(' '.join(words))
+      tgt.append(' '.join(reversed(words)))
+    (root / f'{split}.src').write_text('\n'.join(src) + '\n')
+    (root / f'{split}.tgt').write_text('\n'.join(tgt) + '\n')
+
+
+def reverse_config(data_dir, num_steps=600):
+  c = configs.base_config()
+  c.task = 'seq2seq'
+  c.data.path = str(data_dir)
+  c.data.paired.source_lang, c.data.paired.target_lang = 'src', 'tgt'
+  c.model.type = 'seq2seq'
+  c.model.embed_size = 16
+  c.model.dropout = 0.0
+  c.model.init_scale = 0.0
+  c.model.unroll = 1
+  c.model.seq2seq.encoder_hidden = c.model.seq2seq.decoder_hidden = 32
+  c.train.batch_size = 32
+  c.train.seq_len = 8
+  c.train.num_steps = num_steps
+  c.train.optimizer, c.train.learning_rate = 'adam', 1e-2
+  c.train.schedule = 'constant'
+  c.train.clip_norm = 1.0
+  c.train.loss_normalization = 'token'
+  c.train.log_every_steps = 50
+  c.train.eval_every_steps = 200
+  c.train.progress_bar = False
+  c.eval.batch_size = c.eval.test_batch_size = 32
+  c.eval.translate.beam_size = 3
+  c.eval.translate.max_len = 8
+  c.eval.translate.batch_size = 32
+  return c
+
+
+@pytest.fixture(scope='module')
+def reverse_run(tmp_path_factory):
+  data_dir = tmp_path_factory.mktemp('reverse_data')
+  _write_reverse_task(data_dir)
+  workdir = str(tmp_path_factory.mktemp('reverse_run'))
+  config = reverse_config(data_dir)
+  return config, workdir, trainer.train_and_evaluate(config, workdir)
+
+
+def test_reverse_task_reaches_exact_match(reverse_run):
+  config, workdir, results = reverse_run
+  for name in ('greedy', 'beam'):
+    # Lower-cased BLEU 100 is every test sentence reversed exactly.
+    assert results[f'test_{name}_bleu_lowercase'] > 99.0, results
+  hypotheses = open(os.path.join(workdir, 'translations.test.beam.txt')).read()
+  references = open(os.path.join(config.data.path, 'test.tgt')).read()
+  pairs = list(zip(hypotheses.split('\n'), references.split('\n')))[:64]
+  assert np.mean([h == r for h, r in pairs]) >= 0.99
+  assert results['test_ppl'] < 1.2  # teacher-forced, per target token
+  assert os.path.exists(os.path.join(workdir, 'attention_test0.png'))
+  assert 'tok:13a' in results['test_beam_bleu_signature']
+
+
+def test_translate_from_python_and_the_command_line(reverse_run, tmp_path):
+  config, workdir, _ = reverse_run
+  assert inference.translate(config, workdir, ['a b c', 'h g'], beam=1) == [
+      'c b a', 'g h']
+  config_file = tmp_path / 'config.py'
+  config_file.write_text(
+      'import sys\nsys.path.insert(0, %r)\n' % os.path.join(REPO_ROOT, 'tests')
+      + 'from test_translation_task import reverse_config\n'
+      f'def get_config():\n  return reverse_config({config.data.path!r})\n')
+  out = subprocess.run(
+      [sys.executable, '-m', 'rnnlm_jax.experiment', 'translate', '--config',
+       str(config_file), '--workdir', workdir, '--text', 'd e f', '--beam', '3'],
+      capture_output=True, text=True, cwd=REPO_ROOT, check=True)
+  assert out.stdout.strip() == 'f e d'
+
+
+def test_translate_refuses_a_language_model_run(reverse_run):
+  config, workdir, _ = reverse_run
+  lm = configs.base_config()
+  with pytest.raises(ValueError, match="needs a seq2seq run"):
+    inference.translate(lm, workdir, ['a b'])
+  del config
+
+
+def test_seq2seq_resume_is_exact(tmp_path):
+  _write_reverse_task(tmp_path, sizes=(320, 32, 32))
+  config = reverse_config(tmp_path, num_steps=20)
+  config.train.eval_every_steps = 10
+  config.train.checkpoint_every_steps = 5
+  config.eval.translate.beam_size = 1
+  straight = trainer.train_and_evaluate(config, str(tmp_path / 'straight'))
+  broken = str(tmp_path / 'broken')
+  calls = []
+  real = trainer.train_step
+
+  def crash_at_13(state, batch, carry, **kwargs):
+    if len(calls) == 13:
+      raise KeyboardInterrupt('killed')
+    calls.append(1)
+    return real(state, batch, carry, **kwargs)
+
+  trainer.train_step = crash_at_13
+  try:
+    with pytest.raises(KeyboardInterrupt):
+      trainer.train_and_evaluate(config, broken)
+  finally:
+    trainer.train_step = real
+  resumed = trainer.train_and_evaluate(config, broken)
+  assert resumed['valid_loss'] == straight['valid_loss']
+  _, a, _ = inference.load_trained(config, str(tmp_path / 'straight'), 'latest')
+  _, b, _ = inference.load_trained(config, broken, 'latest')
+  jax.tree.map(np.testing.assert_array_equal, a.params, b.params)
+  saved = json.loads(open(os.path.join(broken, 'config.json')).read())
+  assert saved['task'] == 'seq2seq'
