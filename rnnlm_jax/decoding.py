@@ -230,7 +230,8 @@ def output_lengths(tokens: jax.Array, eos_id: int) -> jax.Array:
   (L where there is none)."""
   is_eos = tokens == eos_id
   first = jnp.argmax(is_eos, axis=-1)
-  return jnp.where(jnp.any(is_eos, axis=-1), first + 1, tokens.shape[-1]).astype(jnp.int32)
+  length = jnp.where(jnp.any(is_eos, axis=-1), first + 1, tokens.shape[-1])
+  return length.astype(jnp.int32)
 
 
 def _teacher_forced(model, params, source, source_mask, tokens, bos_id):

@@ -206,3 +206,16 @@ def test_learns_to_reverse():
                         jnp.asarray(test.source_mask), 7, BOS, EOS)
   exact = np.mean(np.all(np.asarray(out.tokens) == test.targets, axis=1))
   assert exact >= 0.99, (exact, float(loss))
+
+
+@pytest.mark.parametrize('args, message', [
+    (dict(beam_size=0), 'beam_size=0'),
+    (dict(max_len=0), 'max_len=0'),
+    (dict(length_penalty=-1.0), 'length_penalty=-1.0'),
+])
+def test_bad_decoding_arguments_are_one_line_errors(args, message):
+  call = dict(beam_size=2, max_len=4, bos_id=BOS, eos_id=EOS, length_penalty=0.6)
+  call.update(args)
+  source, mask = sources()
+  with pytest.raises(ValueError, match=message):
+    decoding.beam_search(None, None, source, mask, **call)

@@ -54,7 +54,8 @@ class Memory(NamedTuple):
   keys:    [B, S, K] f32 attention keys (models.attention.precompute_keys;
            K = 0 for 'none').
   mask:    [B, S] f32 source mask (1 real, 0 pad).
-  summary: [B, Dk] f32 final forward ‖ final backward encoder state.
+  summary: [B, Dk] f32 final forward ‖ final backward encoder state (h for
+           an LSTM) of the last layer, at each sequence's true length.
   state:   the decoder's initial carry: (h,) for a GRU, (h, c) for an LSTM,
            each [B, H_dec] f32.
   """
