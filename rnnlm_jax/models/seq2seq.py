@@ -151,7 +151,8 @@ class Seq2Seq(nn.Module):
   def _check(self) -> None:
     for name in ('encoder_cell', 'decoder_cell'):
       if getattr(self, name) not in cells.CELLS:
-        raise ValueError(f'{name}: {cells.CELLS.unknown(getattr(self, name))}')
+        raise ValueError(f'{name}={getattr(self, name)!r} is not one of '
+                         f'{cells.CELLS.names()}')
     attention.check(self.attention, self.key_size(), self.decoder_hidden)
     if self.encoder_layers < 1:
       raise ValueError(f'encoder_layers={self.encoder_layers} must be >= 1')
