@@ -72,12 +72,13 @@ def base_config() -> ml_collections.ConfigDict:
   # train split, spm_vocab_size pieces, saved in the workdir). Pairs longer
   # than max_source_len / max_target_len tokens (0: no limit) in the train
   # split are cut ('truncate') or left out ('drop'), counted in the log.
+  # max_pairs > 0: only the first pairs of each split (smoke runs).
   c.data.paired = ml_collections.ConfigDict(dict(
       format='files', source_lang='de', target_lang='en', source_key='',
       target_key='', tfds_name='', tfds_data_dir='',
       tfds_splits=('train', 'validation', 'test'), tokenizer='punct',
       spm_vocab_size=8000, max_source_len=0, max_target_len=0,
-      length_policy='truncate'))
+      length_policy='truncate', max_pairs=0))
 
   # --- model ------------------------------------------------------------
   c.model = ml_collections.ConfigDict()

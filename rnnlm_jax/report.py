@@ -65,6 +65,9 @@ def table_rows(runs: Sequence[dict]) -> list[dict[str, Any]]:
         'tokens_per_s': _mean([res.get('tokens_per_s_this_invocation')
                                for res in results]),
         'seeds': sorted(r['seed'] for r in arm_runs),
+        # seq2seq runs: lower-cased test BLEU of greedy and beam decoding
+        'bleu_greedy': [r.get('test_greedy_bleu_lowercase') for r in results],
+        'bleu_beam': [r.get('test_beam_bleu_lowercase') for r in results],
     })
   return rows
 
@@ -78,15 +81,23 @@ def markdown_table(runs: Sequence[dict]) -> str:
   rows = table_rows(runs)
   labels = {row['metric'] for row in rows}
   label = labels.pop() if len(labels) == 1 else 'ppl or bits/char'
-  lines = [f'| arm | params | valid {label} | test {label} | wall time | tokens/s | seeds |',
-           '| --- | ---: | ---: | ---: | ---: | ---: | ---: |']
+  bleu = any(v is not None for row in rows for v in row['bleu_beam'])
+  extra = ' test BLEU greedy | test BLEU beam |' if bleu else ''
+  lines = [f'| arm | params | valid {label} | test {label} |{extra} wall time | tokens/s | seeds |',
+           '| --- | ---: | ---: | ---: |' + (' ---: | ---: |' if bleu else '')
+           + ' ---: | ---: | ---: |']
   for row in rows:
     params = f'{row["params"]:,}' if row['params'] is not None else 'n/a'
     tps = f'{row["tokens_per_s"]:,.0f}' if row['tokens_per_s'] is not None else 'n/a'
+    scores = (f' {mean_std(row["bleu_greedy"])} | {mean_std(row["bleu_beam"])} |'
+              if bleu else '')
     lines.append(
         f'| {row["arm"]} | {params} | {mean_std(row["valid"], row["digits"])} | '
-        f'{mean_std(row["test"], row["digits"])} | {format_seconds(row["wall_s"])} | '
+        f'{mean_std(row["test"], row["digits"])} |{scores} {format_seconds(row["wall_s"])} | '
         f'{tps} | {len(row["seeds"])} |')
+  if bleu:
+    lines.append('\nBLEU: sacreBLEU, lower-cased (the anchor\'s protocol), on '
+                 'test; the cased scores and signatures are in each results.json.')
   return '\n'.join(lines) + '\n'
 
 

@@ -17,6 +17,7 @@ parallelism are theirs. What is its own:
             the test translations and an attention heat map in the workdir.
 """
 
+import dataclasses
 import os
 from typing import Any, Sequence
 
@@ -58,6 +59,11 @@ def load_data(config, workdir: str) -> paired.PairedCorpus:
   parallel.sync('rnnlm_jax.translation.vocab.read')
   corpus = paired.load_paired(p.format, vocabs=vocabs,
                               **_settings(config, workdir))
+  if p.max_pairs:  # the vocabularies stay those of the whole train split
+    cap = lambda per_split: {k: v[:p.max_pairs] for k, v in per_split.items()}
+    corpus = dataclasses.replace(corpus, source=cap(corpus.source),
+                                 target=cap(corpus.target),
+                                 references=cap(corpus.references))
   for split in data.SPLITS:
     if corpus.truncated[split] or corpus.dropped[split]:
       logging.info('%s: %d pairs truncated, %d dropped (max_source_len / '
