@@ -2,18 +2,22 @@
 equals a sequential lax.scan, one-token calls chain to the window's outputs,
 the LM trains with each, and large pre-activations stay finite."""
 
+import pathlib
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from rnnlm_jax import models
+from rnnlm_jax import sweep
 from rnnlm_jax.models import cells
 from rnnlm_jax.models import linear_recurrence
 from rnnlm_jax.models import min_rnn
 from rnnlm_jax.train import jobs
 from tests.test_train_loop import tiny_config
 
+EXPERIMENTS = pathlib.Path(__file__).resolve().parent.parent / 'experiments'
 NAMES = ('mingru', 'minlstm', 'lru', 'rglru')
 B, T, D, H = 3, 7, 5, 8
 
@@ -188,3 +192,22 @@ def test_bad_options_fail_with_one_line_naming_the_key():
   model = models.make_model(config.model, 12)
   with pytest.raises(ValueError, match=r"model.weight_drop=0.5 .*'mingru' has none"):
     model.init(*args, train=False)
+
+
+def _num_params(model_config, vocab_size):
+  model = models.make_model(model_config, vocab_size)
+  shapes = jax.eval_shape(lambda: model.init(
+      jax.random.key(0), jnp.zeros((1, 2), jnp.int32), model.initial_carry(1),
+      train=False))['params']
+  return models.count_params(shapes)
+
+
+@pytest.mark.parametrize('folder,vocab_size', [('ablation_cells', 10_000),
+                                               ('ablation_cells_char', 99)])
+def test_the_ablation_arms_match_the_lstm_parameter_count(folder, vocab_size):
+  module = sweep.load_module(str(EXPERIMENTS / folder / 'config.py'))
+  counts = {a.name: _num_params(sweep.arm_config(module, a).model, vocab_size)
+            for a in sweep.arms(module) if a.name in NAMES + ('lstm',)}
+  assert set(counts) == set(NAMES) | {'lstm'}
+  for arm, count in counts.items():
+    assert abs(count / counts['lstm'] - 1) < 0.004, (arm, count, counts['lstm'])
