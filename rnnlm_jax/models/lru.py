@@ -18,8 +18,8 @@ width equals H, else a [D_in, H] matrix.
 The recurrence is time-invariant in lambda, so x @ B for all T steps is one
 matmul and the window is one associative (or sequential) scan of complex64.
 The carry stores the complex state as two f32 arrays (h_re, h_im), so
-checkpoints and shardings only see real arrays. The state size is H
-(`initial_carry` knows only the layer's hidden size).
+checkpoints and shardings only see real arrays. The state size is H (the
+carry is two [B, H] arrays, like every registered cell's).
 
 Params: nu_log, theta_log, gamma_log [H]; B_re, B_im [D_in, H];
 C_re, C_im [H, H]; D [H] or [D_in, H]; with glu: glu_kernel [H, 2H],
@@ -116,10 +116,5 @@ class LRULayer(linear_recurrence.Layer):
     return jnp.swapaxes(y, 0, 1), (last.real, last.imag)
 
 
-def initial_carry(batch_size: int, hidden_size: int) -> cells.Carry:
-  """(h_re, h_im), each f32 zeros [B, H]."""
-  return tuple(jnp.zeros((batch_size, hidden_size), jnp.float32) for _ in range(2))
-
-
-cells.CELLS.register('lru', cells.CellSpec(layer=LRULayer,
-                                           initial_carry=initial_carry))
+# The carry: (h_re, h_im), each f32 [B, H] (zeros from cells.initial_carry).
+cells.CELLS.register('lru', cells.CellSpec(layer=LRULayer, carry_size=2))

@@ -15,10 +15,11 @@ a = exp(-softplus(a_param)) has a^2 uniform in [min_rad^2, max_rad^2] =
 [0.9^2, 0.999^2] (the reference's ring init); a_t = a^(8 r_t). The sqrt's
 gradient is bounded (at 1000, as the reference) where 1 - a_t^2 -> 0.
 
-Carry: (h [B, H], conv [B, 3, H]): the state (f32) and the last 3 inputs x~
-of the convolution, so that the convolution, like the recurrence, continues
-across BPTT windows and one-token calls. The conv width is fixed at 4 (the
-reference's default; `initial_carry` knows only the hidden size).
+Carry: (h, x~_{t-2}, x~_{t-1}, x~_t), each [B, H] f32: the state and the
+last 3 inputs of the convolution, so that the convolution, like the
+recurrence, continues across BPTT windows and one-token calls. The conv width
+is fixed at 4 (the reference's default; the carry's size is part of the
+cell's registry entry).
 
 Params: kernel_in [D_in, 2H], bias_in [2H], conv_w [4, H], conv_b [H],
 gate_a_w, gate_x_w [n, H/n, H/n], gate_a_b, gate_x_b [H], a_param [H],
@@ -74,7 +75,9 @@ class RGLRULayer(linear_recurrence.Layer):
   Attributes: those of linear_recurrence.Layer, and (config `model.rglru`):
     num_heads: blocks of the block-diagonal gates (must divide H).
     min_rad, max_rad: the ring of a at init.
-  forget_bias is unused (the decay is set by the ring init).
+  forget_bias is unused (the decay is set by the ring init); init_scale
+  applies to kernel_in, kernel_out and their biases (the conv, gates and
+  a_param keep the reference's init).
   """
   num_heads: int = 4
   min_rad: float = 0.9
@@ -95,22 +98,23 @@ class RGLRULayer(linear_recurrence.Layer):
     return y.reshape(u.shape) + b
 
   @nn.nowrap
-  def _conv(self, x: jax.Array, history: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Causal conv over time: x [T, B, H], history [B, 3, H] (the 3 inputs
-    before x) -> (u [T, B, H], the last 3 inputs [B, 3, H])."""
+  def _conv(self, x: jax.Array, history: cells.Carry
+            ) -> tuple[jax.Array, cells.Carry]:
+    """Causal conv over time: x [T, B, H], history: the 3 inputs before x,
+    oldest first, each [B, H] -> (u [T, B, H], the last 3 inputs)."""
     h, t = self.hidden_size, x.shape[0]
     w = self.param('conv_w', nn.initializers.variance_scaling(
         0.01, 'fan_in', 'normal', in_axis=0, out_axis=1), (CONV_WIDTH, h))
     b = self.param('conv_b', nn.initializers.zeros_init(), (h,))
     padded = jnp.concatenate(
-        [jnp.swapaxes(history.astype(jnp.float32), 0, 1), x], axis=0)  # [T+3, B, H]
+        [jnp.stack(history).astype(jnp.float32), x], axis=0)  # [T+3, B, H]
     u = sum(padded[k:k + t] * w[k] for k in range(CONV_WIDTH)) + b
-    return u, jnp.swapaxes(padded[-(CONV_WIDTH - 1):], 0, 1)
+    return u, tuple(padded[-(CONV_WIDTH - 1):])
 
   @nn.compact
   def __call__(self, inputs: jax.Array, carry: cells.Carry, *,
                train: bool = False) -> tuple[jax.Array, cells.Carry]:
-    """inputs [B, T, D], carry (h [B, H], conv [B, 3, H]) ->
+    """inputs [B, T, D], carry (h, 3 conv inputs), each [B, H] ->
     (outputs [B, T, H] f32, carry)."""
     del train
     self.check()
@@ -121,7 +125,7 @@ class RGLRULayer(linear_recurrence.Layer):
     kernel_in = self.kernel('kernel_in', (inputs.shape[-1], 2 * h))
     x, y = jnp.split(self.dense(jnp.swapaxes(inputs, 0, 1), kernel_in,
                                 self.bias('bias_in', 2 * h)), 2, axis=-1)
-    h0, history = carry
+    h0, *history = carry
     u, history = self._conv(x, history)
     r = jax.nn.sigmoid(self._block_diagonal('gate_a', u))
     i = jax.nn.sigmoid(self._block_diagonal('gate_x', u))
@@ -132,14 +136,8 @@ class RGLRULayer(linear_recurrence.Layer):
         jnp.exp(log_a), b, h0.astype(jnp.float32), self.scan, self.unroll)
     out = self.dense(states * nn.gelu(y), self.kernel('kernel_out', (h, h)),
                      self.bias('bias_out', h))
-    return jnp.swapaxes(out, 0, 1), (last, history)
-
-
-def initial_carry(batch_size: int, hidden_size: int) -> cells.Carry:
-  """(h [B, H], conv history [B, 3, H]), f32 zeros."""
-  return (jnp.zeros((batch_size, hidden_size), jnp.float32),
-          jnp.zeros((batch_size, CONV_WIDTH - 1, hidden_size), jnp.float32))
+    return jnp.swapaxes(out, 0, 1), (last, *history)
 
 
 cells.CELLS.register('rglru', cells.CellSpec(layer=RGLRULayer,
-                                             initial_carry=initial_carry))
+                                             carry_size=CONV_WIDTH))
