@@ -139,7 +139,7 @@ def test_log_space_parallel_min_cells_equal_the_papers_sequential_form(name):
 def test_one_token_calls_chain_to_the_window_outputs(name):
   params, x, carry = _setup(name)
   layer = _layer(name)
-  window, window_carry = layer.apply({'params': params}, x, carry)
+  window, window_carry = layer.apply({'params': params}, x, carry, train=True)
   step = jax.jit(lambda c, x_t: layer.apply({'params': params}, x_t, c))
   outputs = []
   for t in range(T):
