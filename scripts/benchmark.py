@@ -26,6 +26,8 @@ round's mean; ratio = torch ms / jax ms (> 1: JAX faster).
   python scripts/benchmark.py --shapes small --unroll 1,8 --dtype float32,bfloat16
   python scripts/benchmark.py --shapes medium --backward autodiff,after_loop
   python scripts/benchmark.py --tiny          # seconds; what the test runs
+  python scripts/benchmark.py --cells [ARGS]  # one layer of the linear-recurrence
+                                              # cells vs the LSTM (benchmark_cells.py)
 
 PyTorch is optional: without it only the JAX rows are printed.
 """
@@ -391,6 +393,11 @@ def _cpu_name() -> str:
 
 
 def main(argv=None, log: Callable[[str], None] = print) -> dict:
+  argv = sys.argv[1:] if argv is None else list(argv)
+  if '--cells' in argv:  # the layer rows: their own options
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import benchmark_cells
+    return benchmark_cells.main([a for a in argv if a != '--cells'], log)
   args = parse_args(argv)
   import jax
 

@@ -1,4 +1,5 @@
-"""Ablation: RNN-tanh vs GRU vs LSTM at a matched parameter count on PTB.
+"""Ablation: RNN-tanh vs GRU vs LSTM vs the linear recurrences (minGRU,
+minLSTM, LRU, RG-LRU) at a matched parameter count on PTB.
 
 The zaremba_small recipe (2 layers, embedding 200, 20-step BPTT, batch 20, SGD
 lr 1 for 4 epochs then x0.5, 13 epochs, clip 5, uniform init 0.1, no dropout)
@@ -9,22 +10,31 @@ parameters within 0.1%:
   lstm      H=200  4,651,600
   gru       H=211  4,648,977  (-0.06%)
   rnn_tanh  H=242  4,654,576  (+0.06%)
+  mingru    H=243  4,656,270  (+0.10%)
+  minlstm   H=234  4,656,072  (+0.10%)
+  lru       H=208  4,649,728  (-0.04%)
+  rglru     H=228  4,646,136  (-0.12%)  (num_heads 4 divides H)
 
-(tests/test_sweep.py checks the match on the initialized models.) Three seeds
+(tests/test_sweep.py and tests/test_linear_recurrences.py check the match
+on the initialized models.) The linear-recurrence cells run with their
+defaults (associative scan; config model.<cell> for their options). Three seeds
 per arm; the table reports mean ± std.
 
   python -m rnnlm_jax.experiment sweep experiments/ablation_cells
   python -m rnnlm_jax.experiment sweep experiments/ablation_cells --smoke  # seconds
 
 Results: experiments/ablation_cells/results.md and learning_curves.png, written
-by the sweep. Hardware/time: NOT YET RUN (9 runs of the small model; hours on
-a CPU, well under an hour each on a GPU).
+by the sweep. Hardware/time: NOT YET RUN (21 runs of the small model; hours each
+on a CPU, well under an hour each on a GPU).
+
+A character-level variant on the stdlib corpus: experiments/ablation_cells_char.
 """
 
 from rnnlm_jax import recipes
 
 # cell -> hidden size giving the LSTM-200 parameter count (see the docstring).
-HIDDEN_SIZES = {'lstm': 200, 'gru': 211, 'rnn_tanh': 242}
+HIDDEN_SIZES = {'lstm': 200, 'gru': 211, 'rnn_tanh': 242, 'mingru': 243,
+                'minlstm': 234, 'lru': 208, 'rglru': 228}
 SEEDS = (0, 1, 2)
 # --smoke: one layer of ~16 units; the arms keep their cells.
 SMOKE = {'data.max_train_tokens': 2000}

@@ -11,6 +11,7 @@ from rnnlm_jax.models.cells import CELLS
 from rnnlm_jax.models.cells import RecurrentLayer
 from rnnlm_jax.models.cells import cell_step
 from rnnlm_jax.models.cells import initial_carry
+from rnnlm_jax.models import linear_cells  # noqa: F401 (registers mingru, minlstm, lru, rglru)
 from rnnlm_jax.models.factory import DTYPES
 from rnnlm_jax.models.factory import MODEL_TYPES
 from rnnlm_jax.models.factory import ModelType
