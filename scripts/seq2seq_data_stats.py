@@ -17,7 +17,7 @@ import numpy as np
 
 sys.path.insert(0, '.')
 from rnnlm_jax.data import paired_batching as pb  # noqa: E402
-from rnnlm_jax.data.paired import SPLITS, UNK_ID, load_paired  # noqa: E402
+from rnnlm_jax.data.paired import load_paired, SPLITS, UNK_ID  # noqa: E402
 
 
 def length_table(corpus) -> list[str]:

@@ -349,7 +349,7 @@ def train_config(path, cache_dir, num_steps):
 
 def test_training_is_the_same_with_and_without_the_cache(tmp_path):
   from rnnlm_jax import metrics  # pylint: disable=import-outside-toplevel
-  from rnnlm_jax.train import trainer, inference  # pylint: disable=import-outside-toplevel
+  from rnnlm_jax.train import inference, trainer  # pylint: disable=import-outside-toplevel
   from rnnlm_jax.train import run_files  # pylint: disable=import-outside-toplevel
   rng = np.random.default_rng(0)
   words = [f'w{i}' for i in range(15)]

@@ -14,7 +14,7 @@ from rnnlm_jax import sweep
 from rnnlm_jax.models import cells
 from rnnlm_jax.models import linear_recurrence
 from rnnlm_jax.models import min_rnn
-from rnnlm_jax.train import jobs
+from rnnlm_jax.train import inference, trainer
 from tests.test_train_loop import tiny_config
 
 EXPERIMENTS = pathlib.Path(__file__).resolve().parent.parent / 'experiments'
@@ -156,9 +156,9 @@ def test_the_lm_trains_with_each_cell(tmp_path):
     config.train.eval_every_steps = 30
     config.eval.test_batch_size = 4  # one eval shape: one compile fewer
     config.generate.length = 4  # sampling: one-token calls through the cell
-    results = jobs.train_and_evaluate(config, str(tmp_path / name))
+    results = trainer.train_and_evaluate(config, str(tmp_path / name))
     assert results['valid_ppl'] < 0.9 * 12, (name, results['valid_ppl'])  # uniform: 12
-    _, state, _ = jobs.load_trained(config, str(tmp_path / name))  # checkpoint
+    _, state, _ = inference.load_trained(config, str(tmp_path / name))  # checkpoint
     layer = _layer(name).init(jax.random.key(0), jnp.zeros((1, 2, 8)),
                               cells.initial_carry(name, 1, H))['params']
     assert set(state.params['layer_0']) == set(layer)

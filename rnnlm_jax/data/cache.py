@@ -27,7 +27,7 @@ import numpy as np
 
 from rnnlm_jax.data import cache_build
 from rnnlm_jax.data import streaming
-from rnnlm_jax.data.corpus import SPLITS, md5_of
+from rnnlm_jax.data.corpus import md5_of, SPLITS
 from rnnlm_jax.data.errors import DataError
 from rnnlm_jax.data.vocab import Vocabulary
 

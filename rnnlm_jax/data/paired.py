@@ -24,7 +24,7 @@ import numpy as np
 
 from rnnlm_jax.data import paired_sources
 from rnnlm_jax.data import tokenizers as tok_lib
-from rnnlm_jax.data.corpus import SPLITS, md5_of
+from rnnlm_jax.data.corpus import md5_of, SPLITS
 from rnnlm_jax.data.errors import DataError
 from rnnlm_jax.data.text import EOS, UNK
 from rnnlm_jax.data.vocab import Vocabulary

@@ -23,7 +23,7 @@ import zlib
 from typing import Mapping, Sequence
 
 from rnnlm_jax.data import text as text_lib
-from rnnlm_jax.data.corpus import SPLITS, md5_of
+from rnnlm_jax.data.corpus import md5_of, SPLITS
 from rnnlm_jax.data.errors import DataError
 from rnnlm_jax.data.sources import tfds as tfds_source
 

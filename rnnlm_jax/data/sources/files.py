@@ -19,7 +19,7 @@ from typing import Iterator, Sequence
 
 from rnnlm_jax.data.corpus import md5_of, RawCorpus, SPLITS
 from rnnlm_jax.data.errors import DataError
-from rnnlm_jax.data.streaming import TextSource, per_split_plan
+from rnnlm_jax.data.streaming import per_split_plan, TextSource
 
 _PATTERNS = {
     'train': ('*train*',),

@@ -16,8 +16,8 @@ import sysconfig
 
 from typing import Iterator
 
-from rnnlm_jax.data.corpus import RawCorpus, SPLITS, md5_of
-from rnnlm_jax.data.streaming import TextSource, regroup
+from rnnlm_jax.data.corpus import md5_of, RawCorpus, SPLITS
+from rnnlm_jax.data.streaming import regroup, TextSource
 
 # Directory names never descended into: third-party code and test suites
 # (test, tests, idlelib/idle_test, lib2to3/tests, ...).

@@ -15,8 +15,8 @@ import os
 import pathlib
 from typing import Iterator, Sequence
 
-from rnnlm_jax.data.corpus import RawCorpus, SPLITS, md5_of
-from rnnlm_jax.data.streaming import TextSource, per_split_plan, regroup
+from rnnlm_jax.data.corpus import md5_of, RawCorpus, SPLITS
+from rnnlm_jax.data.streaming import per_split_plan, regroup, TextSource
 from rnnlm_jax.data.errors import DataError
 
 
