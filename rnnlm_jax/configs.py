@@ -144,6 +144,17 @@ def base_config() -> ml_collections.ConfigDict:
       encoder_layers=1, decoder_cell='gru', decoder_hidden=512,
       attention='additive', attention_size=0, teacher_forcing=1.0))
 
+  # The own settings of the cells that bring their own layer (model.cell =
+  # the sub-dict's name; models/linear_cells.py). scan: 'auto' (sequential on
+  # CPU, associative on accelerators) | 'associative' | 'sequential'.
+  c.model.mingru = ml_collections.ConfigDict(dict(scan='auto'))
+  c.model.minlstm = ml_collections.ConfigDict(dict(scan='auto'))
+  c.model.lru = ml_collections.ConfigDict(dict(
+      scan='auto', r_min=0.9, r_max=0.999, max_phase=2 * 3.141592653589793,
+      glu=True))
+  c.model.rglru = ml_collections.ConfigDict(dict(
+      scan='auto', num_heads=4, min_rad=0.9, max_rad=0.999))
+
   # --- training ---------------------------------------------------------
   c.train = ml_collections.ConfigDict()
   c.train.batch_size = 20  # global batch (all devices together)

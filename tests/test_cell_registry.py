@@ -86,3 +86,26 @@ def test_unknown_cell_suggests_the_closest_name():
   with pytest.raises(ValueError, match=r"model.cell='lstn' .*did you mean 'lstm'"):
     from rnnlm_jax import models
     models.make_model(config.model, 12)
+
+
+def test_config_sub_dicts_of_layer_cells_are_the_layers_own_defaults():
+  import dataclasses  # pylint: disable=import-outside-toplevel
+  from rnnlm_jax import configs  # pylint: disable=import-outside-toplevel
+  model = configs.base_config().model
+  for name, spec in cells.CELLS.items():
+    if spec.layer is None or name not in model:
+      continue
+    defaults = {f.name: f.default for f in dataclasses.fields(spec.layer)}
+    for key, value in model[name].items():
+      assert key in defaults, (name, key)
+      assert value == pytest.approx(defaults[key]), (name, key)
+
+
+def test_unknown_cell_setting_is_one_line():
+  config = tiny_config()
+  config.model.cell = 'mingru'
+  with config.unlocked():
+    config.model.mingru.scann = 'sequential'
+  from rnnlm_jax import models  # pylint: disable=import-outside-toplevel
+  with pytest.raises(ValueError, match=r"model.mingru.scann='sequential' is not a setting"):
+    models.make_model(config.model, 12)

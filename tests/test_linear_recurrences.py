@@ -95,7 +95,7 @@ def test_log_scan_equals_linear_scan_and_handles_a_zero_state():
 @pytest.mark.parametrize('name', NAMES)
 def test_parallel_scan_equals_sequential_scan_with_a_carried_state(name):
   params, x, carry = _setup(name)
-  par, seq = _layer(name), _layer(name, scan='sequential')
+  par, seq = _layer(name, scan='associative'), _layer(name, scan='sequential')
   _close(par.apply({'params': params}, x, carry),
          seq.apply({'params': params}, x, carry))
   grads_par = jax.grad(_layer_loss(par, x), argnums=(0, 1))(params, carry)

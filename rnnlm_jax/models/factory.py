@@ -144,7 +144,14 @@ def _validate_transformer(cfg: Mapping[str, Any]) -> dict[str, Any]:
 def _validate_rnn(cfg: Mapping[str, Any]) -> dict[str, Any]:
   if cfg['cell'] not in cells.CELLS:
     raise ValueError(cells.CELLS.unknown(cfg['cell']))
-  options = cfg.get(cfg['cell'], None)  # the cell's own settings, if any
+  options = dict(cfg.get(cfg['cell'], None) or {})  # the cell's own settings
+  layer = cells.spec(cfg['cell']).layer
+  if options and layer is not None:
+    known = {f.name for f in dataclasses.fields(layer)}
+    for key in options:
+      if key not in known:
+        _fail(f"{cfg['cell']}.{key}", options[key],
+              f"is not a setting of model.cell={cfg['cell']!r}")
   fields = _common(cfg)
   fields.update(
       cell=cfg['cell'],
@@ -154,7 +161,7 @@ def _validate_rnn(cfg: Mapping[str, Any]) -> dict[str, Any]:
       forget_bias=_number(cfg, 'forget_bias', minimum=None),
       unroll=_unroll(cfg),
       weight_grad_after_loop=_weight_grad_after_loop(cfg),
-      cell_options=tuple(sorted(dict(options or {}).items())),
+      cell_options=tuple(sorted(options.items())),
       init_scheme=_choice(cfg, 'init_scheme', INITS, 'uniform'),
       two_biases=_two_biases(cfg),
   )

@@ -105,7 +105,7 @@ class LRULayer(linear_recurrence.Layer):
     bx = (self.dense(x, b_re) * gamma) + 1j * (self.dense(x, b_im) * gamma)
     h0 = carry[0].astype(jnp.float32) + 1j * carry[1].astype(jnp.float32)
     states, last = linear_recurrence.scan(
-        self.lambdas(nu_log, theta_log), bx, h0, self.scan, self.unroll)
+        self.lambdas(nu_log, theta_log), bx, h0, self.scan_method(), self.unroll)
     y = self.dense(states.real, c_re) - self.dense(states.imag, c_im)
     y = y + (x * skip if d_in == h else self.dense(x, skip))
     if self.glu:

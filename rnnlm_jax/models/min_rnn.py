@@ -69,7 +69,7 @@ class _MinLayer(linear_recurrence.Layer):
     k = self.dense(jnp.swapaxes(inputs, 0, 1), kernel, bias)  # [T, B, G*H]
     (h0,) = carry
     h0 = h0.astype(jnp.float32)
-    if self.scan == 'associative':
+    if self.scan_method() == 'associative':
       log_a, log_b = self.coefficients(k, log=True)
       out, last = linear_recurrence.log_scan(log_a, log_b, h0, 'associative')
     else:

@@ -133,7 +133,7 @@ class RGLRULayer(linear_recurrence.Layer):
     log_a = -GATE_C * r * jax.nn.softplus(a_param)
     b = sqrt_bounded_grad(1.0 - jnp.exp(2.0 * log_a), MAX_SQRT_GRADIENT) * (i * u)
     states, last = linear_recurrence.scan(
-        jnp.exp(log_a), b, h0.astype(jnp.float32), self.scan, self.unroll)
+        jnp.exp(log_a), b, h0.astype(jnp.float32), self.scan_method(), self.unroll)
     out = self.dense(states * nn.gelu(y), self.kernel('kernel_out', (h, h)),
                      self.bias('bias_out', h))
     return jnp.swapaxes(out, 0, 1), (last, *history)
