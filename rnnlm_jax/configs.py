@@ -67,8 +67,14 @@ def base_config() -> ml_collections.ConfigDict:
   # 'rnn' (RecurrentLM, the keys below) | 'transformer' (TransformerLM: a
   # causal pre-LayerNorm self-attention LM; uses num_layers, tie_embeddings,
   # the three dropout rates, dtype and the transformer keys further down)
+  # 'xlstm' (XLSTMLM, rnnlm_jax/models/xlstm_blocks.py: embedding -> mLSTM /
+  # sLSTM / LSTM blocks by model.xlstm.pattern -> LayerNorm -> logits; D is
+  # hidden_size; uses tie_embeddings, the three dropout rates, forget_bias,
+  # dtype, unroll, recurrent_backward; not num_layers, embed_size, init_scale).
   c.model.type = 'rnn'
-  c.model.cell = 'lstm'  # 'lstm' | 'gru' | 'rnn_tanh' | 'rnn_relu'
+  # 'lstm' | 'gru' | 'rnn_tanh' | 'rnn_relu' | 'slstm' | 'mlstm'
+  # (the xLSTM cells, rnnlm_jax/models/xlstm_cells.py, options below)
+  c.model.cell = 'lstm'
   c.model.num_layers = 2
   c.model.hidden_size = 200
   c.model.embed_size = 200
@@ -94,6 +100,20 @@ def base_config() -> ml_collections.ConfigDict:
   # Zaremba medium shape, small unchanged) | 'autodiff' (lax.scan's own, which
   # adds into a [H, G*H] accumulator at every step). Same gradients.
   c.model.recurrent_backward = 'after_loop'
+  # The xLSTM cells' own options (model.cell='slstm' | 'mlstm'): heads divide
+  # hidden_size; the mLSTM trains chunk_size steps at a time in the parallel
+  # form ('chunkwise') or step by step ('recurrent'); T=1 is always stepwise.
+  c.model.slstm = ml_collections.ConfigDict({'num_heads': 4})
+  c.model.mlstm = ml_collections.ConfigDict(
+      {'num_heads': 4, 'chunk_size': 64, 'backend': 'chunkwise'})
+  # model.type='xlstm': blocks by letter (m: mLSTM, s: sLSTM, l: LSTM; the
+  # paper's xLSTM[7:1] is 'mmmmmmms'), heads, chunking, the causal conv width
+  # of the mLSTM blocks and the up-projection factors (mLSTM before, sLSTM/
+  # LSTM after the cell).
+  c.model.xlstm = ml_collections.ConfigDict({
+      'pattern': 'mmsm', 'num_heads': 4, 'slstm_heads': 4, 'chunk_size': 64,
+      'backend': 'chunkwise', 'conv_width': 4, 'proj_factor_m': 2.0,
+      'proj_factor_s': 4.0 / 3.0})
   # transformer only (model.type='transformer'). dropout_embed: on embedding
   # + position; dropout: on each attention/MLP output before the residual add;
   # dropout_output: after the final LayerNorm. Init: normal(0.02), not init_scale.

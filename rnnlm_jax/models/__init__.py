@@ -1,7 +1,8 @@
-"""Recurrent language models (RNN, LSTM, GRU) in flax.linen, and a transformer.
+"""Recurrent language models (RNN, LSTM, GRU, sLSTM, mLSTM) in flax.linen, an
+xLSTM and a transformer.
 
 Public API:
-  RecurrentLM, TransformerLM, make_model(config.model, vocab_size) (dispatches
+  RecurrentLM, TransformerLM, XLSTMLM, make_model(config.model, vocab_size) (dispatches
   on model.type), count_params(params);
   cells: CELLS, RecurrentLayer, initial_carry, cell_step.
 """
@@ -17,9 +18,10 @@ from rnnlm_jax.models.factory import validate
 from rnnlm_jax.models.rnn_lm import RecurrentLM
 from rnnlm_jax.models.rnn_lm import count_params
 from rnnlm_jax.models.transformer import TransformerLM
+from rnnlm_jax.models.xlstm_blocks import XLSTMLM  # also registers slstm, mlstm
 
 __all__ = [
     'CELLS', 'DTYPES', 'RecurrentLM', 'RecurrentLayer', 'TYPES',
-    'TransformerLM', 'cell_step', 'count_params', 'initial_carry', 'make_model',
+    'TransformerLM', 'XLSTMLM', 'cell_step', 'count_params', 'initial_carry', 'make_model',
     'validate',
 ]

@@ -1,7 +1,7 @@
 """Builds the LM of the `model` section of the config, validated.
 
-`model.type` picks it: 'rnn' (RecurrentLM, the default) or 'transformer'
-(TransformerLM); both have the same call/carry interface.
+`model.type` picks it: 'rnn' (RecurrentLM, the default), 'transformer'
+(TransformerLM) or 'xlstm' (XLSTMLM); all have the same call/carry interface.
 
 Bad values fail here, at startup, with a one-line ValueError that names the
 config key, instead of as a shape error deep inside jit.
@@ -15,9 +15,10 @@ import jax.numpy as jnp
 
 from rnnlm_jax.models import cells
 from rnnlm_jax.models.rnn_lm import RecurrentLM
+from rnnlm_jax.models import xlstm_blocks
 from rnnlm_jax.models.transformer import TransformerLM
 
-TYPES = ('rnn', 'transformer')
+TYPES = ('rnn', 'transformer', 'xlstm')
 POSITIONS = ('learned', 'sinusoidal')
 DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
 DROPOUT_KINDS = ('standard', 'locked')
@@ -106,10 +107,29 @@ def _common(cfg: Mapping[str, Any]) -> dict[str, Any]:
   )
 
 
-def _validate_transformer(cfg: Mapping[str, Any]) -> dict[str, Any]:
+def _rnn_only(cfg: Mapping[str, Any]) -> None:
   for key, off in RNN_ONLY.items():
     if cfg.get(key, off) != off:  # silently ignoring it would mislead
       _fail(key, cfg[key], f"is only for model.type='rnn' (use {off!r})")
+
+
+def _validate_xlstm(cfg: Mapping[str, Any]) -> dict[str, Any]:
+  """model.type='xlstm': D = hidden_size, the blocks from model.xlstm."""
+  _rnn_only(cfg)
+  fields = _common(cfg)
+  del fields['num_layers']  # the pattern sets the depth
+  d_model = _positive_int(cfg, 'hidden_size')
+  fields.update(
+      hidden_size=d_model,
+      forget_bias=_number(cfg, 'forget_bias', minimum=None),
+      unroll=_unroll(cfg),
+      weight_grad_after_loop=_weight_grad_after_loop(cfg),
+      **xlstm_blocks.validate_options(cfg.get('xlstm', None), d_model))
+  return fields
+
+
+def _validate_transformer(cfg: Mapping[str, Any]) -> dict[str, Any]:
+  _rnn_only(cfg)
   fields = _common(cfg)
   d_model = _positive_int(cfg, 'd_model')
   num_heads = _positive_int(cfg, 'num_heads')
@@ -137,6 +157,8 @@ def validate(cfg: Mapping[str, Any]) -> dict[str, Any]:
   """Checks the `model` config section; returns the model's field values."""
   if _type(cfg) == 'transformer':
     return _validate_transformer(cfg)
+  if _type(cfg) == 'xlstm':
+    return _validate_xlstm(cfg)
   if cfg['cell'] not in cells.CELLS:
     raise ValueError(cells.CELLS.unknown(cfg['cell']))
   options = cfg.get(cfg['cell'], None)  # the cell's own nested settings
@@ -166,10 +188,11 @@ def _awd(cfg: Mapping[str, Any]) -> dict[str, Any]:
   return dict(dropout_kind=kind, **rates)
 
 
-def make_model(model_config: Mapping[str, Any],
-               vocab_size: int) -> RecurrentLM | TransformerLM:
+def make_model(model_config: Mapping[str, Any], vocab_size: int
+               ) -> RecurrentLM | TransformerLM | xlstm_blocks.XLSTMLM:
   """The LM for `config.model` (an ml_collections.ConfigDict or a dict)."""
   if not _is_int(vocab_size) or vocab_size < 1:
     raise ValueError(f'vocab_size={vocab_size!r} must be a positive integer')
-  cls = TransformerLM if _type(model_config) == 'transformer' else RecurrentLM
+  cls = {'rnn': RecurrentLM, 'transformer': TransformerLM,
+         'xlstm': xlstm_blocks.XLSTMLM}[_type(model_config)]
   return cls(vocab_size=vocab_size, **validate(model_config))
