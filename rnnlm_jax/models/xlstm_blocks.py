@@ -270,9 +270,10 @@ def validate_options(options: Mapping[str, Any] | None, d_model: int
       fail(key, 'must be a number > 0')
     o[key] = float(o[key])
   inner = inner_width(o['proj_factor_m'], d_model)
-  for key, size, what in (('num_heads', inner, 'proj_factor_m * model.hidden_size'),
-                          ('slstm_heads', d_model, 'model.hidden_size')):
-    if not is_int(o[key]) or o[key] < 1 or size % o[key]:
+  for key, letter, size, what in (
+      ('num_heads', 'm', inner, 'proj_factor_m * model.hidden_size'),
+      ('slstm_heads', 's', d_model, 'model.hidden_size')):
+    if letter in pattern and (not is_int(o[key]) or o[key] < 1 or size % o[key]):
       fail(key, f'must be a positive int dividing {what}={size}')
   if not is_int(o['chunk_size']) or o['chunk_size'] < 1:
     fail('chunk_size', 'must be a positive int')
