@@ -242,3 +242,19 @@ def test_ablation_arms_have_the_parameter_budget():
         train=False))['params']
     count = models.count_params(shapes)
     assert abs(count / module.BUDGET - 1) < 0.02, (arm.name, count)
+
+
+@pytest.mark.slow
+def test_a_resumed_xlstm_run_is_the_same_run(tmp_path):
+  def config(steps):
+    c = tiny_config(steps, dropout=0.2)
+    c.model.type, c.model.xlstm.pattern, c.model.xlstm.chunk_size = 'xlstm', 'ms', 3
+    return c
+
+  straight, broken = str(tmp_path / 'straight'), str(tmp_path / 'broken')
+  jobs.train_and_evaluate(config(30), straight)
+  jobs.train_and_evaluate(config(15), broken)  # stops at 15, carry saved
+  jobs.train_and_evaluate(config(30), broken)  # resumes with that carry
+  final = lambda d: jax.device_get(jobs.load_trained(config(30), d, 'latest')[1].params)
+  for x, y in zip(jax.tree.leaves(final(straight)), jax.tree.leaves(final(broken))):
+    np.testing.assert_array_equal(x, y)
