@@ -14,8 +14,8 @@ import jax
 import jax.numpy as jnp
 
 from rnnlm_jax.models import cells
-from rnnlm_jax.models.rnn_lm import RecurrentLM
 from rnnlm_jax.models import xlstm_blocks
+from rnnlm_jax.models.rnn_lm import RecurrentLM
 from rnnlm_jax.models.transformer import TransformerLM
 
 TYPES = ('rnn', 'transformer', 'xlstm')
