@@ -85,8 +85,15 @@ def base_config() -> ml_collections.ConfigDict:
   # 'rnn' (RecurrentLM, the keys below) | 'transformer' (TransformerLM: a
   # causal pre-LayerNorm self-attention LM; uses num_layers, tie_embeddings,
   # the three dropout rates, dtype and the transformer keys further down)
+  # 'xlstm' (XLSTMLM, rnnlm_jax/models/xlstm_blocks.py: embedding -> mLSTM /
+  # sLSTM / LSTM blocks by model.xlstm.pattern -> LayerNorm -> logits; D is
+  # hidden_size; uses tie_embeddings, the three dropout rates, forget_bias,
+  # dtype, unroll, recurrent_backward; not num_layers, embed_size, init_scale)
+  # | 'seq2seq' (model.seq2seq below).
   c.model.type = 'rnn'  # a name of rnnlm_jax.models.MODEL_TYPES
-  c.model.cell = 'lstm'  # 'lstm' | 'gru' | 'rnn_tanh' | 'rnn_relu'
+  # a name of rnnlm_jax.models.CELLS: 'lstm' | 'gru' | 'rnn_tanh' | 'rnn_relu'
+  # | 'mingru' | 'minlstm' | 'lru' | 'rglru' | 'slstm' | 'mlstm'
+  c.model.cell = 'lstm'
   c.model.num_layers = 2
   c.model.hidden_size = 200
   c.model.embed_size = 200
@@ -154,6 +161,21 @@ def base_config() -> ml_collections.ConfigDict:
       glu=True))
   c.model.rglru = ml_collections.ConfigDict(dict(
       scan='auto', num_heads=4, min_rad=0.9, max_rad=0.999))
+
+  # The xLSTM cells' own options (model.cell='slstm' | 'mlstm'): heads divide
+  # hidden_size; the mLSTM trains chunk_size steps at a time in the parallel
+  # form ('chunkwise') or step by step ('recurrent'); T=1 is always stepwise.
+  c.model.slstm = ml_collections.ConfigDict({'num_heads': 4})
+  c.model.mlstm = ml_collections.ConfigDict(
+      {'num_heads': 4, 'chunk_size': 64, 'backend': 'chunkwise'})
+  # model.type='xlstm': blocks by letter (m: mLSTM, s: sLSTM, l: LSTM; the
+  # paper's xLSTM[7:1] is 'mmmmmmms'), heads, chunking, the causal conv width
+  # of the mLSTM blocks and the up-projection factors (mLSTM before, sLSTM/
+  # LSTM after the cell).
+  c.model.xlstm = ml_collections.ConfigDict({
+      'pattern': 'mmsm', 'num_heads': 4, 'slstm_heads': 4, 'chunk_size': 64,
+      'backend': 'chunkwise', 'conv_width': 4, 'proj_factor_m': 2.0,
+      'proj_factor_s': 4.0 / 3.0})
 
   # --- training ---------------------------------------------------------
   c.train = ml_collections.ConfigDict()

@@ -25,9 +25,15 @@ round's mean; ratio = torch ms / jax ms (> 1: JAX faster).
   python scripts/benchmark.py --shapes small,medium,small128 --out bench.json
   python scripts/benchmark.py --shapes small --unroll 1,8 --dtype float32,bfloat16
   python scripts/benchmark.py --shapes medium --backward autodiff,after_loop
+  python scripts/benchmark.py --shapes small --seq-lens 35,256,1024 \
+      --cells lstm,slstm,mlstm --no-torch     # the xLSTM cells beside the LSTM
   python scripts/benchmark.py --tiny          # seconds; what the test runs
   python scripts/benchmark.py --cells [ARGS]  # one layer of the linear-recurrence
                                               # cells vs the LSTM (benchmark_cells.py)
+
+--cells adds a JAX row per cell (same shape, heads 4, mLSTM chunks of 64);
+`vs_lstm` = the JAX LSTM row's ms / the cell's ms (> 1: the cell is faster).
+--seq-lens replaces each shape's T by each listed length.
 
 PyTorch is optional: without it only the JAX rows are printed.
 """
@@ -94,6 +100,11 @@ def parse_args(argv=None) -> argparse.Namespace:
   p.add_argument('--backward', default='',
                  help='comma list of model.recurrent_backward values to compare: '
                  'after_loop (the default) | autodiff')
+  p.add_argument('--cells', default='lstm',
+                 help='comma list of model.cell values, one JAX row each '
+                 '(e.g. lstm,slstm,mlstm); torch stays an LSTM')
+  p.add_argument('--seq-lens', default='',
+                 help='comma list of T: each shape once per T (name@T)')
   p.add_argument('--device', choices=('cpu', 'gpu'), default='cpu',
                  help='cpu: JAX on its CPU devices, torch on CPU; gpu: JAX on '
                  'its default backend, torch on cuda if available')
@@ -119,6 +130,18 @@ def parse_args(argv=None) -> argparse.Namespace:
     if unknown or not names:
       p.error(f'--shapes: unknown {unknown}; choose from {",".join(SHAPES)}')
     args.shape_list = [SHAPES[n] for n in names]
+    try:
+      seq_lens = [int(t) for t in args.seq_lens.split(',') if t.strip()]
+    except ValueError:
+      p.error(f'--seq-lens must be a comma list of ints, got {args.seq_lens!r}')
+    if any(t < 1 for t in seq_lens):
+      p.error('--seq-lens values must be >= 1')
+    if seq_lens:
+      args.shape_list = [dataclasses.replace(s, name=f'{s.name}@T{t}', seq_len=t)
+                         for s in args.shape_list for t in seq_lens]
+  args.cell_list = [c.strip() for c in args.cells.split(',') if c.strip()]
+  if not args.cell_list:
+    p.error('--cells must name at least one cell')
   args.dtypes = [d.strip() for d in args.dtype.split(',') if d.strip()]
   if not args.dtypes or any(d not in ('float32', 'bfloat16') for d in args.dtypes):
     p.error(f'--dtype must be float32 and/or bfloat16, got {args.dtype!r}')
@@ -147,7 +170,7 @@ class JaxRunner:
   """The project's train step on one shape; `run(n)` does n steps, synced."""
 
   def __init__(self, shape: Shape, dtype: str, unroll: int, devices, seed: int,
-               backward: str | None = None):
+               backward: str | None = None, cell: str = 'lstm'):
     import jax
     from rnnlm_jax import configs, data, models
     from rnnlm_jax.train import scoring
@@ -157,7 +180,7 @@ class JaxRunner:
     self._jax, self._train_step = jax, train_step
     config = configs.base_config()
     m, t = config.model, config.train
-    m.cell, m.num_layers = 'lstm', shape.layers
+    m.cell, m.num_layers = cell, shape.layers
     m.hidden_size = m.embed_size = shape.hidden
     m.dtype, m.unroll, m.init_scale = dtype, unroll, 0.1
     if backward:
@@ -293,12 +316,14 @@ def bench_shape(shape: Shape, args, devices, torch, torch_device, log) -> list[d
   for dtype in args.dtypes:
     for unroll in args.unrolls:
       for backward in args.backwards:
-        runner = JaxRunner(shape, dtype, unroll, devices, args.seed, backward)
-        row = dict(shape=shape.name, framework='jax', dtype=dtype,
-                   unroll=runner.unroll, unroll_arg=unroll,
-                   backward=runner.backward, backward_arg=backward)
-        row['compile_s'] = timed(lambda r=runner: r.run(1))  # trace+compile+1 step
-        variants.append((row, runner))
+        for cell in args.cell_list:
+          runner = JaxRunner(shape, dtype, unroll, devices, args.seed, backward,
+                             cell)
+          row = dict(shape=shape.name, framework='jax', dtype=dtype, cell=cell,
+                     unroll=runner.unroll, unroll_arg=unroll,
+                     backward=runner.backward, backward_arg=backward)
+          row['compile_s'] = timed(lambda r=runner: r.run(1))  # trace+compile+1 step
+          variants.append((row, runner))
     for threads in (args.torch_thread_list if torch is not None else ()):
       runner = TorchRunner(torch, shape, dtype, torch_device, args.seed,
                            threads or default_threads)
@@ -334,6 +359,9 @@ def bench_shape(shape: Shape, args, devices, torch, torch_device, log) -> list[d
     row['ratio'] = best['ms_per_step'] / row['ms_per_step'] if best else None
     row['ratios'] = {f'torch_threads={r["threads"]}':
                      r['ms_per_step'] / row['ms_per_step'] for r in refs}
+    lstm = [r for r in rows if r['framework'] == 'jax' and r['cell'] == 'lstm'
+            and all(r[k] == row[k] for k in ('dtype', 'unroll', 'backward'))]
+    row['vs_lstm'] = lstm[0]['ms_per_step'] / row['ms_per_step'] if lstm else None
   for row in rows:
     log(format_row(row))
   return rows
@@ -342,8 +370,8 @@ def bench_shape(shape: Shape, args, devices, torch, torch_device, log) -> list[d
 # ------------------------------------------------------------------- output
 
 
-HEADER = (f'{"shape":<10} {"framework":<36} {"dtype":<9} {"ms/step":>9} '
-          f'{"tokens/s":>10} {"ratio":>6} {"compile_s":>9}')
+HEADER = (f'{"shape":<12} {"framework":<42} {"dtype":<9} {"ms/step":>9} '
+          f'{"tokens/s":>10} {"ratio":>6} {"compile_s":>9} {"vs_lstm":>7}')
 
 
 def format_row(row: dict) -> str:
@@ -352,13 +380,15 @@ def format_row(row: dict) -> str:
     name += f' unroll={row["unroll"]}' + (' (default)' if row['unroll_arg'] == 0 else '')
     if row['backward_arg']:
       name += f' {row["backward"]}'
+    name += f' {row["cell"]}'
   else:
     name += f' {row["device"]} {row["threads"]}thr'
   ratio = '' if row.get('ratio') is None else f'{row["ratio"]:.2f}'
   compile_s = f'{row["compile_s"]:.2f}' if 'compile_s' in row else ''
-  return (f'{row["shape"]:<10} {name:<36} {row["dtype"]:<9} '
+  vs_lstm = f'{row["vs_lstm"]:.2f}' if row.get('vs_lstm') else ''
+  return (f'{row["shape"]:<12} {name:<42} {row["dtype"]:<9} '
           f'{row["ms_per_step"]:9.2f} {row["tokens_per_s"]:10,.0f} {ratio:>6} '
-          f'{compile_s:>9}')
+          f'{compile_s:>9} {vs_lstm:>7}')
 
 
 def machine_info(jax, torch, devices) -> dict:

@@ -1,7 +1,8 @@
-"""Recurrent language models (RNN, LSTM, GRU) in flax.linen, and a transformer.
+"""Recurrent language models (RNN, LSTM, GRU, sLSTM, mLSTM) in flax.linen, an
+xLSTM and a transformer.
 
 Public API:
-  RecurrentLM, TransformerLM, TranslationModel (an encoder-decoder:
+  RecurrentLM, TransformerLM, XLSTMLM, TranslationModel (an encoder-decoder:
   models.seq2seq), make_model(config.model, vocab_size) (the MODEL_TYPES
   entry model.type names), count_params(params);
   cells: CELLS, RecurrentLayer, initial_carry, cell_step.
@@ -22,10 +23,11 @@ from rnnlm_jax.models.rnn_lm import count_params
 from rnnlm_jax.models.seq2seq import Seq2Seq
 from rnnlm_jax.models.seq2seq import TranslationModel
 from rnnlm_jax.models.transformer import TransformerLM
+from rnnlm_jax.models.xlstm_blocks import XLSTMLM  # also registers slstm, mlstm
 
 __all__ = [
     'CELLS', 'DTYPES', 'MODEL_TYPES', 'ModelType', 'RecurrentLM', 'RecurrentLayer',
-    'Seq2Seq', 'TranslationModel',
+    'Seq2Seq', 'TranslationModel', 'XLSTMLM',
     'TransformerLM', 'cell_step', 'count_params', 'initial_carry', 'make_model',
     'validate',
 ]

@@ -30,6 +30,7 @@ h' = (1 - z) * n + z * h.
 """
 
 import dataclasses
+import inspect
 from typing import Any, Callable, Mapping
 
 import jax
@@ -66,8 +67,10 @@ class CellSpec:
       forget_bias, dtype, unroll, weight_drop, weight_grad_after_loop) plus
       its own options, and has the same call: (inputs [B, T, D], carry,
       train=) -> (outputs [B, T, H] f32, carry).
-    initial_carry: (batch_size, hidden_size) -> zero carry, for cells whose
-      carry is not `carry_size` [B, H] arrays.
+    initial_carry: (batch_size, hidden_size, **options) -> zero carry, for
+      cells whose carry is not `carry_size` [B, H] arrays; it gets those of
+      the cell's options (config `model.<cell>`) that its signature names
+      (e.g. the mLSTM's num_heads, which sets its state's shape).
     bias_hh_gates: with two_biases, how many leading gate blocks PyTorch's
       b_hh adds to like b_ih (None: all G; the GRU: 2, as its n-block is
       the extra param bias_hn).
@@ -78,7 +81,7 @@ class CellSpec:
   extra_params: tuple[str, ...] = ()
   forget_gate: int | None = None
   layer: Any = None
-  initial_carry: Callable[[int, int], Carry] | None = None
+  initial_carry: Callable[..., Carry] | None = None
   bias_hh_gates: int | None = None
 
 
@@ -133,14 +136,21 @@ def gated_cells() -> tuple[str, ...]:
   return tuple(name for name, s in CELLS.items() if s.layer is None)
 
 
-def initial_carry(cell: str, batch_size: int, hidden_size: int) -> Carry:
+def initial_carry(cell: str, batch_size: int, hidden_size: int,
+                  options: Mapping[str, Any] | None = None) -> Carry:
   """Zero state, e.g. (h, c) for the LSTM, (h,) for the GRU; each f32 [B, H].
 
-  Distinct buffers per entry, so the carry can be donated to a jitted step.
+  options: the cell's own settings; passed to its `initial_carry` function
+  where that names them. Distinct buffers per entry, so the carry can be
+  donated to a jitted step.
   """
   s = spec(cell)
   if s.initial_carry is not None:
-    return s.initial_carry(batch_size, hidden_size)
+    accepted = inspect.signature(s.initial_carry).parameters
+    takes_all = any(p.kind == p.VAR_KEYWORD for p in accepted.values())
+    kwargs = {k: v for k, v in dict(options or {}).items()
+              if takes_all or k in accepted}
+    return s.initial_carry(batch_size, hidden_size, **kwargs)
   return tuple(jnp.zeros((batch_size, hidden_size), jnp.float32)
                for _ in range(s.carry_size))
 

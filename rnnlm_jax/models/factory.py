@@ -1,7 +1,8 @@
 """Builds the model of the `model` section of the config, validated.
 
 `model.type` names an entry of MODEL_TYPES: 'rnn' (RecurrentLM, the default)
-or 'transformer' (TransformerLM, options in model.transformer); every entry
+'transformer' (TransformerLM, options in model.transformer), 'xlstm'
+(XLSTMLM, model.xlstm) or 'seq2seq' (TranslationModel); every entry
 has the same call/carry interface. A new model type is one `register` call
 with its class and a function from the config section to its fields.
 
@@ -18,7 +19,7 @@ import jax.numpy as jnp
 
 from rnnlm_jax import registry
 from rnnlm_jax.models import cells
-from rnnlm_jax.models import attention, seq2seq
+from rnnlm_jax.models import attention, seq2seq, xlstm_blocks
 from rnnlm_jax.models.rnn_lm import RecurrentLM
 from rnnlm_jax.models.transformer import TransformerLM
 
@@ -111,10 +112,29 @@ def _common(cfg: Mapping[str, Any]) -> dict[str, Any]:
   )
 
 
-def _validate_transformer(cfg: Mapping[str, Any]) -> dict[str, Any]:
+def _rnn_only(cfg: Mapping[str, Any]) -> None:
   for key, off in RNN_ONLY.items():
     if cfg[key] != off:  # silently ignoring it would mislead
       _fail(key, cfg[key], f"is only for model.type='rnn' (use {off!r})")
+
+
+def _validate_xlstm(cfg: Mapping[str, Any]) -> dict[str, Any]:
+  """model.type='xlstm': D = hidden_size, the blocks from model.xlstm."""
+  _rnn_only(cfg)
+  fields = _common(cfg)
+  del fields['num_layers']  # the pattern sets the depth
+  d_model = _positive_int(cfg, 'hidden_size')
+  fields.update(
+      hidden_size=d_model,
+      forget_bias=_number(cfg, 'forget_bias', minimum=None),
+      unroll=_unroll(cfg),
+      weight_grad_after_loop=_weight_grad_after_loop(cfg),
+      **xlstm_blocks.validate_options(cfg.get('xlstm', None), d_model))
+  return fields
+
+
+def _validate_transformer(cfg: Mapping[str, Any]) -> dict[str, Any]:
+  _rnn_only(cfg)
   fields = _common(cfg)
   t = cfg['transformer']  # its own options
   d_model = _positive_int(cfg, 'transformer.d_model')
@@ -248,6 +268,7 @@ def _translation_model(vocab_size: int, source_vocab_size: int, **fields):
 MODEL_TYPES: registry.Registry[ModelType] = registry.Registry('model.type')
 MODEL_TYPES.register('rnn', ModelType(RecurrentLM, _validate_rnn))
 MODEL_TYPES.register('transformer', ModelType(TransformerLM, _validate_transformer))
+MODEL_TYPES.register('xlstm', ModelType(xlstm_blocks.XLSTMLM, _validate_xlstm))
 MODEL_TYPES.register('seq2seq', ModelType(_translation_model, _validate_seq2seq))
 
 

@@ -104,7 +104,7 @@ class RecurrentLM(nn.Module):
   def initial_carry(self, batch_size: int) -> Carry:
     """Zero state for every layer (f32); needs no params or binding."""
     return tuple(
-        cells.initial_carry(self.cell, batch_size, size)
+        cells.initial_carry(self.cell, batch_size, size, dict(self.cell_options))
         for size in self.layer_sizes())
 
   @nn.compact
