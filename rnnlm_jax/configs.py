@@ -177,6 +177,10 @@ def base_config() -> ml_collections.ConfigDict:
       'backend': 'chunkwise', 'conv_width': 4, 'proj_factor_m': 2.0,
       'proj_factor_s': 4.0 / 3.0})
 
+  # model.type='ngram': an interpolated modified Kneser-Ney n-gram LM of this
+  # order (2..7), trained by counting the train split (train/counting.py).
+  c.model.ngram = ml_collections.ConfigDict(dict(order=5))
+
   # --- training ---------------------------------------------------------
   c.train = ml_collections.ConfigDict()
   c.train.batch_size = 20  # global batch (all devices together)

@@ -219,9 +219,14 @@ def _awd(cfg: Mapping[str, Any]) -> dict[str, Any]:
 @dataclasses.dataclass(frozen=True)
 class ModelType:
   """A model class and the function from the `model` config section to its
-  constructor fields (validated; raises a one-line ValueError)."""
+  constructor fields (validated; raises a one-line ValueError).
+
+  counted: trained by counting, not by gradients (rnnlm_jax.train.counting);
+    `cls` is then unused.
+  """
   cls: Any
   fields: Callable[[Mapping[str, Any]], dict[str, Any]]
+  counted: bool = False
 
 
 def _validate_seq2seq(cfg: Mapping[str, Any]) -> dict[str, Any]:
@@ -270,6 +275,17 @@ MODEL_TYPES.register('rnn', ModelType(RecurrentLM, _validate_rnn))
 MODEL_TYPES.register('transformer', ModelType(TransformerLM, _validate_transformer))
 MODEL_TYPES.register('xlstm', ModelType(xlstm_blocks.XLSTMLM, _validate_xlstm))
 MODEL_TYPES.register('seq2seq', ModelType(_translation_model, _validate_seq2seq))
+
+
+def _validate_ngram(cfg: Mapping[str, Any]) -> dict[str, Any]:
+  """model.type='ngram': interpolated modified Kneser-Ney of model.ngram.order."""
+  order = cfg['ngram']['order']
+  if not _is_int(order) or not 2 <= order <= 7:
+    _fail('ngram.order', order, 'must be an int in 2..7')
+  return {'order': int(order)}
+
+
+MODEL_TYPES.register('ngram', ModelType(None, _validate_ngram, counted=True))
 
 
 def validate(cfg: Mapping[str, Any]) -> dict[str, Any]:

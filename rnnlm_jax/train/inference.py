@@ -4,8 +4,8 @@ from typing import Sequence
 
 import ml_collections
 
-from rnnlm_jax import checkpoint, sampling
-from rnnlm_jax.train import optim, parallel, steps, tasks, trainer
+from rnnlm_jax import checkpoint, models, sampling
+from rnnlm_jax.train import counting, optim, parallel, steps, tasks, trainer
 from rnnlm_jax.train import run_files
 
 
@@ -39,6 +39,11 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str,
                         split: str = 'test', which: str = 'best') -> dict[str, float]:
   """Scores `split` with the checkpoint by eval.method (test at
   eval.test_batch_size, as the final results)."""
+  if models.MODEL_TYPES.get(config.model.type).counted:
+    corpus = run_files.load_corpus(config, workdir)
+    scores = counting.score(counting.load(workdir, corpus.vocab),
+                            corpus.split(split))
+    return dict(scores, split=split)
   model, state, _ = load_trained(config, workdir, which)
   task = tasks.get(config)
   corpus = task.load_data(config, workdir)
@@ -52,6 +57,10 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str,
 def generate(config: ml_collections.ConfigDict, workdir: str,
              which: str = 'best') -> str:
   """A sample of the trained model by config.generate."""
+  if models.MODEL_TYPES.get(config.model.type).counted:
+    vocab = run_files.load_vocab(workdir)
+    return counting.sample_text(counting.load(workdir, vocab), vocab,
+                                config.data.level, config.generate)
   model, state, dataset = load_trained(config, workdir, which)
   return sampling.sample_text(model, state.params, dataset.vocab, config.data.level,
                               config.generate)

@@ -25,7 +25,8 @@ from absl import logging
 from etils import epath
 
 from rnnlm_jax import checkpoint, metrics, models
-from rnnlm_jax.train import optim, parallel, progress, scoring, steps, tasks
+from rnnlm_jax.train import counting, optim, parallel, progress, scoring, steps
+from rnnlm_jax.train import tasks
 from rnnlm_jax.train import run_files
 from rnnlm_jax.train.steps import train_step
 
@@ -91,6 +92,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                        fresh: bool = False) -> dict[str, Any]:
   """Trains (or resumes) the run in `workdir`, fine-tunes it if configured,
   then writes results.json and a sample; returns the results."""
+  if models.MODEL_TYPES.get(config.model.type).counted:  # no gradients
+    return counting.train_and_evaluate(config, workdir, fresh)
   main = open_stage(config, workdir, fresh)
   finetuning = bool(config.train.finetune_epochs or config.train.finetune_steps)
   done = run_files.read_json(workdir, 'results.json')
