@@ -20,15 +20,8 @@ def _min_gated_update(x_gates, h_gates, carry, extra):
   return (z * h + (1.0 - z) * jnp.tanh(x_n + extra['scale_hn'] * h_n),)
 
 
-class _CumulativeMeanLayer(nn.Module):
+class _CumulativeMeanLayer(cells.LayerSettings):
   """A toy non-gated layer: h_t = running mean of Dense(x) (carry: sum, count)."""
-  hidden_size: int
-  init_scale: float = 0.0
-  forget_bias: float = 0.0
-  dtype: object = jnp.float32
-  unroll: int = 1
-  weight_drop: float = 0.0
-  weight_grad_after_loop: bool = True
   decay: float = 1.0
 
   @nn.compact

@@ -192,7 +192,19 @@ def cell_step(
   return new_carry, new_carry[0]
 
 
-class RecurrentLayer(nn.Module):
+class LayerSettings(nn.Module):
+  """The attributes RecurrentLM gives every recurrent layer, whatever its
+  cell (a cell's own layer class subclasses this and adds its options)."""
+  hidden_size: int = 200
+  init_scale: float = 0.0
+  forget_bias: float = 0.0
+  dtype: Dtype = jnp.float32
+  unroll: int = 1
+  weight_drop: float = 0.0
+  weight_grad_after_loop: bool = True
+
+
+class RecurrentLayer(LayerSettings):
   """One recurrent layer of any cell, scanned over time.
 
   Attributes:
@@ -216,13 +228,6 @@ class RecurrentLayer(nn.Module):
       initialised like bias_ih but without the forget bias.
   """
   cell: str = 'lstm'
-  hidden_size: int = 200
-  init_scale: float = 0.0
-  forget_bias: float = 0.0
-  dtype: Dtype = jnp.float32
-  unroll: int = 1
-  weight_drop: float = 0.0
-  weight_grad_after_loop: bool = True
   two_biases: bool = False
 
   def _bias_ih_init(self, s: CellSpec):

@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
-from rnnlm_jax.models import ops
+from rnnlm_jax.models import cells, ops
 
 METHODS = ('auto', 'associative', 'sequential')
 
@@ -104,7 +104,7 @@ def log_scan(log_a: jax.Array, log_b: jax.Array, h0: jax.Array,
   return h, h[-1]
 
 
-class Layer(nn.Module):
+class Layer(cells.LayerSettings):
   """Base of the linear-recurrence layers: RecurrentLayer's attributes + scan.
 
   Attributes (as cells.RecurrentLayer; the cell-specific ones in subclasses):
@@ -119,13 +119,6 @@ class Layer(nn.Module):
       jax.lax.associative_scan) | 'sequential' (jax.lax.scan); config
       `model.<cell>.scan`.
   """
-  hidden_size: int = 200
-  init_scale: float = 0.0
-  forget_bias: float = 0.0
-  dtype: Any = jnp.float32
-  unroll: int = 1
-  weight_drop: float = 0.0
-  weight_grad_after_loop: bool = True
   scan: str = 'auto'
 
   cell_name = 'linear'  # the config key of error messages (model.<cell_name>)

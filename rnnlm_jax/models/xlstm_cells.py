@@ -96,19 +96,12 @@ def _orthogonal_blocks(key, shape, dtype=jnp.float32):
   return blocks.reshape(heads, gates, d, d).transpose(0, 2, 1, 3)
 
 
-class SLSTMLayer(nn.Module):
+class SLSTMLayer(cells.LayerSettings):
   """One sLSTM layer: (inputs [B, T, D], (h, c, n, m)) -> (h [B, T, H], carry).
 
   Attributes: those of cells.RecurrentLayer, and num_heads (divides H).
   Params: kernel_ih [D, 4H], bias_ih [4H], kernel_hh [NH, H/NH, 4, H/NH].
   """
-  hidden_size: int = 200
-  init_scale: float = 0.0
-  forget_bias: float = 0.0
-  dtype: Dtype = jnp.float32
-  unroll: int = 1
-  weight_drop: float = 0.0
-  weight_grad_after_loop: bool = True
   num_heads: int = DEFAULT_HEADS
 
   @nn.compact
@@ -163,7 +156,7 @@ def check_chunking(cell: str, backend: Any, chunk_size: Any) -> None:
                      'positive int')
 
 
-class MLSTMLayer(nn.Module):
+class MLSTMLayer(cells.LayerSettings):
   """One mLSTM layer: (inputs [B, T, D], (C, n, m)) -> (h [B, T, H], carry).
 
   Attributes: those of cells.RecurrentLayer (weight_drop must be 0: there is
@@ -172,13 +165,6 @@ class MLSTMLayer(nn.Module):
   'recurrent'; T=1 calls always run step by step).
   Params: kernel_ih [D, 4H + 2NH] (q, k, v, o, then ĩ, f̃ per head), bias_ih.
   """
-  hidden_size: int = 200
-  init_scale: float = 0.0
-  forget_bias: float = 0.0
-  dtype: Dtype = jnp.float32
-  unroll: int = 1
-  weight_drop: float = 0.0
-  weight_grad_after_loop: bool = True
   num_heads: int = DEFAULT_HEADS
   chunk_size: int = DEFAULT_CHUNK
   backend: str = 'chunkwise'
