@@ -123,8 +123,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.unroll = 0  # lax.scan unroll; 0: 8 on GPU/TPU, 1 on CPU
   # rnn only. How the recurrence's backward pass gets d(kernel_hh):
   # 'after_loop' (one [T*B, H]^T @ [T*B, G*H] matmul after the backward scan,
-  # as cuDNN; rnnlm_jax/models/recurrence.py; CPU: -8% step time for the
-  # Zaremba medium shape, small unchanged) | 'autodiff' (lax.scan's own, which
+  # as cuDNN; rnnlm_jax/models/recurrence.py; docs/performance.md) |
+  # 'autodiff' (lax.scan's own, which
   # adds into a [H, G*H] accumulator at every step). Same gradients.
   c.model.recurrent_backward = 'after_loop'
   # model.type='transformer' only. dropout_embed: on embedding + position;

@@ -76,7 +76,8 @@ def _number(cfg: Mapping[str, Any], key: str, minimum: float | None) -> float:
 
 def _unroll(cfg: Mapping[str, Any]) -> int:
   """`unroll` 0 means: 8 on GPU/TPU, where it hides per-step launch latency,
-  and 1 on CPU, where it gains nothing and compiles ~10x slower (measured)."""
+  and 1 on CPU, where it gains nothing and compiles much slower
+  (docs/performance.md)."""
   value = cfg['unroll']
   if not _is_int(value) or value < 0:
     _fail('unroll', value, 'must be an int >= 0 (0: 8 on accelerators, 1 on CPU)')
@@ -182,23 +183,22 @@ def _validate_rnn(cfg: Mapping[str, Any]) -> dict[str, Any]:
       unroll=_unroll(cfg),
       weight_grad_after_loop=_weight_grad_after_loop(cfg),
       cell_options=tuple(sorted(options.items())),
-      init_scheme=_choice(cfg, 'init_scheme', INITS, 'uniform'),
+      init_scheme=_choice(cfg, 'init_scheme', INITS),
       two_biases=_two_biases(cfg),
   )
   fields.update(_awd(cfg))
   return fields
 
 
-def _choice(cfg: Mapping[str, Any], key: str, choices: tuple[str, ...],
-            default: str) -> str:
-  value = cfg.get(key, default)  # dicts from before the key
+def _choice(cfg: Mapping[str, Any], key: str, choices: tuple[str, ...]) -> str:
+  value = cfg[key]
   if value not in choices:
     _fail(key, value, f'is not one of {choices}')
   return value
 
 
 def _two_biases(cfg: Mapping[str, Any]) -> bool:
-  value = cfg.get('two_biases', False)  # dicts from before the key
+  value = cfg['two_biases']
   if not isinstance(value, bool):
     _fail('two_biases', value, 'must be True or False')
   if value and cells.spec(cfg['cell']).layer is not None:

@@ -83,7 +83,7 @@ class RecurrentLM(nn.Module):
   init_scale: float = 0.1
   forget_bias: float = 0.0
   dtype: Dtype = jnp.float32
-  unroll: int = 1  # on CPU 8 and 16 were no faster and compiled ~10x slower
+  unroll: int = 1  # more only pays on accelerators (docs/performance.md)
   weight_grad_after_loop: bool = True  # see cells.RecurrentLayer
   dropout_kind: str = 'standard'
   dropout_embed_rows: float = 0.0
@@ -172,9 +172,8 @@ class RecurrentLM(nn.Module):
     if self.tie_embeddings:
       kernel = embedding  # [V, E]
     else:
-      # [V, H], the embedding's layout: the three output matmuls (logits,
-      # d(h), d(kernel)) ran 8-14% faster per train step on CPU than with
-      # [H, V] (the Zaremba small shape, docs/performance.md).
+      # [V, H], the embedding's layout: XLA's CPU backward runs the output
+      # matmuls faster than with [H, V] (docs/performance.md).
       kernel = self.param(
           'output_kernel',
           ops.weight_init(self.init_scale,
@@ -184,8 +183,7 @@ class RecurrentLM(nn.Module):
     bias_init = ops.bias_init(0.0 if pytorch else self.init_scale)
     bias = self.param('output_bias', bias_init, (self.vocab_size,))
     # A 2-D matmul: on [B, T, H] XLA's backward pass made a transposed copy of
-    # d(logits) [B*T, V] before the weight-gradient matmul (-14% step time for
-    # the Zaremba small shape on CPU, docs/performance.md).
+    # d(logits) [B*T, V] before the weight-gradient matmul (docs/performance.md).
     rows = h.reshape(-1, h.shape[-1])
     logits = ops.matmul_nt(rows, kernel, self.dtype) + bias
     return logits.reshape(*h.shape[:-1], self.vocab_size)
