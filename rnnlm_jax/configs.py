@@ -257,6 +257,11 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval.method = 'static'
   c.eval.dynamic = ml_collections.ConfigDict(dict(lr=0.1, decay=0.0))
   c.eval.cache = ml_collections.ConfigDict(dict(size=500, theta=1.0, weight=0.1))
+  # 'ensemble' (train/ensembles.py): this run's model linearly interpolated
+  # with the runs in `members` (comma-separated workdirs, same vocabulary;
+  # neural or n-gram), `weights` one per model, this run first, or '' to fit
+  # them by EM on the validation split.
+  c.eval.ensemble = ml_collections.ConfigDict(dict(members='', weights=''))
 
   # task='seq2seq': decoding for BLEU (final results, translate command):
   # beam_size (1: greedy; greedy is always reported too), GNMT length
@@ -308,7 +313,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _check(0 < t.decay_rate <= 1, 'train.decay_rate', t.decay_rate, 'must be in (0, 1]')
   # Registries live with their code (train/); imported here, at validation
   # time, so that loading a config needs no jax.
-  from rnnlm_jax.train import optim, scoring  # pylint: disable=import-outside-toplevel
+  from rnnlm_jax.train import ensembles, optim, scoring  # pylint: disable=import-outside-toplevel,unused-import
   for table, value in ((optim.OPTIMIZERS, t.optimizer),
                        (optim.SCHEDULES, t.schedule),
                        (scoring.METHODS, e.method)):

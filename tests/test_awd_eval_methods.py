@@ -108,7 +108,7 @@ def test_method_dispatch_and_validation():
                              seq_len=T, mesh=mesh, method=c.eval.method,
                              eval_config=c.eval)
   assert got == static
-  assert scoring.METHODS.names() == ('static', 'dynamic', 'cache')
+  assert {'static', 'dynamic', 'cache'} <= set(scoring.METHODS.names())
   c.eval.method = 'beam'
   with pytest.raises(ValueError, match='eval.method'):
     configs.validate(c)

@@ -17,7 +17,8 @@ state: adapted params, the cache) across windows; the last partial window is
 padded and masked rather than dropped, so the count is exact. Sums stay on the
 device until the end (no per-step sync).
 
-A method is a `Method(init, step)`: init(params, model, batch_size, sharding,
+A method is a `Method(init, step)` (or one that scores the whole stream
+itself, e.g. 'ensemble' in train/ensembles.py): init(params, model, batch_size, sharding,
 eval_config) -> its state; step(model, state, batch, carry) -> (summed NLL [],
 token count [], next carry, next state), jit-compiled.
 """
@@ -39,8 +40,12 @@ from rnnlm_jax.train.steps import eval_step, token_nll
 
 @dataclasses.dataclass(frozen=True)
 class Method:
-  init: Callable[..., Any]
-  step: Callable[..., tuple]
+  """init / step: the method's state and one window (see the module doc);
+  or `score`: the method scores the whole stream itself (an ensemble, whose
+  members score the stream one after another)."""
+  init: Callable[..., Any] | None
+  step: Callable[..., tuple] | None
+  score: Callable[..., dict] | None = None
 
 
 METHODS: registry.Registry[Method] = registry.Registry('eval.method')
@@ -69,13 +74,19 @@ def summarize(total_nll: float, num_tokens: float) -> dict[str, float]:
 
 def score_stream(params, model, stream: np.ndarray, *, batch_size: int,
                  seq_len: int, mesh: Mesh, method: str = 'static',
-                 eval_config=None, return_state: bool = False):
+                 eval_config=None, return_state: bool = False, corpus=None):
   """Scores every token of `stream` once with `method` (see module doc).
 
   Returns the summary dict, or (summary, the method's final state) with
   `return_state` (e.g. dynamic evaluation's adapted params are state[0]).
+  `corpus`: the corpus the stream comes from, for methods that need more of
+  it (an ensemble fits its weights on the validation split).
   """
   spec = METHODS.get(method)
+  if spec.score is not None:
+    return spec.score(params, model, stream, batch_size=batch_size,
+                      seq_len=seq_len, mesh=mesh, eval_config=eval_config,
+                      corpus=corpus)
   sharding = parallel.batch_sharded(mesh, batch_size)
   rows = parallel.process_rows(batch_size, sharding)
   carry = initial_carry(model, batch_size, sharding)

@@ -52,7 +52,7 @@ def _lm_score(params, model, corpus, split, batch_size, config, mesh,
   return scoring.score_stream(
       params, model, corpus.split(split), batch_size=batch_size,
       seq_len=config.eval.seq_len or config.train.seq_len, mesh=mesh,
-      method=method, eval_config=config.eval)
+      method=method, eval_config=config.eval, corpus=corpus)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,5 +74,5 @@ TASKS.register('lm', Task(
 
 def get(config) -> Task:
   # The other tasks register themselves on import.
-  from rnnlm_jax.train import translation  # pylint: disable=import-outside-toplevel,unused-import
+  from rnnlm_jax.train import ensembles, translation  # pylint: disable=import-outside-toplevel,unused-import
   return TASKS.get(config.task)
