@@ -124,7 +124,8 @@ def test_report_aggregates_char_level_as_bits(tmp_path):
   assert '| a | 1,234 | 1.600 ± 0.141 | 1.700 ± 0.141 | 30.0 s | 100 | 2 |' in table
 
 
-SHIPPED = ['ablation_cells', 'ablation_zaremba_dropout', 'lstm_vs_transformer']
+SHIPPED = ['ablation_cells', 'ablation_cells_char', 'ablation_zaremba_dropout',
+           'ablation_xlstm', 'lstm_vs_transformer', 'multi30k_sweep']
 
 
 @pytest.mark.parametrize('name', SHIPPED)

@@ -135,3 +135,15 @@ def test_seq2seq_resume_is_exact(tmp_path):
   jax.tree.map(np.testing.assert_array_equal, a.params, b.params)
   saved = json.loads(open(os.path.join(broken, 'config.json')).read())
   assert saved['task'] == 'seq2seq'
+
+
+@pytest.mark.slow
+def test_multi30k_sweep_smoke_writes_bleu_columns(multi30k_dir, tmp_path):
+  from rnnlm_jax import sweep  # pylint: disable=import-outside-toplevel
+  del multi30k_dir  # the experiment reads it from the data root
+  result = sweep.run_sweep(os.path.join(REPO_ROOT, 'experiments', 'multi30k_sweep'),
+                           smoke=True, workdir=str(tmp_path),
+                           only=('additive_gru', 'dot_lstm'))
+  assert [r['arm'] for r in result.runs] == ['additive_gru', 'dot_lstm']
+  table = open(result.results_md).read()
+  assert 'test BLEU greedy' in table and 'test BLEU beam' in table
