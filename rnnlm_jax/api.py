@@ -1,0 +1,122 @@
+"""Use rnnlm_jax from Python (a notebook): train a run, load a trained one,
+score text, sample, translate.
+
+  import rnnlm_jax
+  results = rnnlm_jax.train_and_evaluate(config, '/tmp/run')  # the CLI's driver
+  run = rnnlm_jax.load('/tmp/run')                     # best checkpoint
+  run.score('the cat sat on the mat\\n')               # log-probs, ppl, bits
+  run.generate('the company', length=30, temperature=0.8, seed=1)
+  rnnlm_jax.load('/tmp/m30k').translate(['Ein Mann fährt Fahrrad.'], beam=5)
+
+`load` rebuilds the model from the run's config.json and restores its
+parameters onto whatever devices this process has (a run trained on several
+devices loads on one CPU). Misuse is a one-line ValueError.
+"""
+
+import dataclasses
+import json
+from typing import Any, Sequence
+
+import ml_collections
+import numpy as np
+from etils import epath
+
+from rnnlm_jax import checkpoint, data, models, sampling
+from rnnlm_jax.train import ensembles, inference, parallel, scoring
+from rnnlm_jax.train import trainer
+
+
+def train(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
+  """Trains (or resumes, or just reads) the run in `workdir`; its results."""
+  return dict(trainer.train_and_evaluate(config, workdir))
+
+
+def load(workdir: str, checkpoint_name: str = 'best') -> 'TrainedRun':
+  """The run in `workdir` (checkpoint 'best' or 'latest')."""
+  path = epath.Path(workdir) / 'config.json'
+  if not path.exists():
+    raise ValueError(f'{workdir} holds no run (no config.json)')
+  config = ml_collections.ConfigDict(json.loads(path.read_text()))
+  if models.MODEL_TYPES.get(config.model.type).counted:
+    raise ValueError(f'{workdir} is an n-gram run (model.type=ngram): use '
+                     'the eval / generate commands')
+  if not (epath.Path(workdir) / 'checkpoints').exists():
+    raise ValueError(f'{workdir} has no checkpoint yet: train it first')
+  try:
+    model, state, dataset = inference.load_trained(config, workdir,
+                                                   checkpoint_name)
+  except checkpoint.CheckpointError as e:
+    raise ValueError(str(e)) from None
+  return TrainedRun(config, workdir, model, state.params, dataset)
+
+
+@dataclasses.dataclass
+class TrainedRun:
+  """A trained run: its config, model, parameters and vocabularies."""
+  config: ml_collections.ConfigDict
+  workdir: str
+  model: Any
+  params: Any
+  dataset: Any  # the LM's vocabulary (.vocab), or the PairedCorpus
+
+  @property
+  def task(self) -> str:
+    return self.config.task
+
+  def _require(self, task: str, what: str) -> None:
+    if self.task != task:
+      raise ValueError(f"{what} needs a task={task!r} run; {self.workdir} "
+                       f'is task={self.task!r}')
+
+  def _encode(self, text: str) -> np.ndarray:
+    vocab, level = self.dataset.vocab, self.config.data.level
+    if self.config.data.lowercase:
+      text = text.lower()
+    tokens = data.tokenize(text, level)
+    if level == 'char':
+      unknown = sorted({t for t in tokens if t not in vocab.tokens})
+      if unknown:
+        raise ValueError(f'characters {unknown[:5]} are not in the run\'s '
+                         'character vocabulary')
+    return np.asarray(vocab.encode(tokens), np.int32)
+
+  def score(self, text: str) -> dict[str, Any]:
+    """`text` scored as one stream, tokenized as the run's corpus (a word
+    corpus ends each line with <eos>): every token after the first, with
+    the state carried across eval windows at batch 1, as the final test
+    number. Returns log_probs [N-1] (nats), loss, ppl, bits, tokens."""
+    self._require('lm', 'score')
+    ids = self._encode(text)
+    if len(ids) < 2:
+      raise ValueError('score needs at least two tokens')
+    seq_len = self.config.eval.seq_len or self.config.train.seq_len
+    log_probs = ensembles.token_log_probs(
+        self.params, self.model, ids, seq_len=seq_len, mesh=parallel.make_mesh())
+    summary = scoring.summarize(float(-log_probs.sum()), float(len(log_probs)))
+    return dict(summary, log_probs=log_probs)
+
+  def generate(self, prompt: str = '', length: int = 100,
+               temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
+               seed: int = 0) -> str:
+    """As the `generate` command: the prompt and `length` sampled tokens."""
+    self._require('lm', 'generate')
+    if self.config.data.level == 'char' and prompt:
+      self._encode(prompt)  # unknown characters are an error, not <unk>
+    gen = ml_collections.ConfigDict(dict(
+        prompt=prompt, length=length, temperature=temperature, top_k=top_k,
+        top_p=top_p, seed=seed))
+    return sampling.sample_text(self.model, self.params, self.dataset.vocab,
+                                self.config.data.level, gen)
+
+  def translate(self, texts: Sequence[str], beam: int = 5) -> list[str]:
+    """Translations of `texts` (beam 1: greedy)."""
+    self._require('seq2seq', 'translate')
+    from rnnlm_jax.train import translation  # pylint: disable=import-outside-toplevel
+    corpus, t = self.dataset, self.config.eval.translate
+    source = [corpus.source_vocab.encode(corpus.source_tokenizer.tokenize(x))
+              for x in texts]
+    ids = translation.translate_ids(
+        self.params, self.model, source, batch_size=t.batch_size,
+        beam_size=beam, max_len=t.max_len, length_penalty=t.length_penalty)
+    return [corpus.decode_target(x) for x in ids]
+
