@@ -235,6 +235,14 @@ def fit(stage: Stage, writer: metrics.MetricWriter) -> Stage:
         if stage.finished:
           break
     _check_finite(previous, t.max_nonfinite_steps, step)
+  except BaseException:
+    # Training stopped on an error: let a checkpoint save already under way
+    # finish, so that the restart resumes from it.
+    try:
+      stage.checkpointer.wait()
+    except Exception:  # pylint: disable=broad-except
+      logging.warning('a checkpoint save in flight failed after the error')
+    raise
   finally:
     bar.close()
     guard.close()
