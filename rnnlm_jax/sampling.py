@@ -100,6 +100,11 @@ def sample_text(model, params, vocab: data.Vocabulary, level: str, gen) -> str:
   ids = generate_ids(
       model, params, prompt_ids(gen.prompt, vocab, level), length=gen.length,
       temperature=gen.temperature, top_k=gen.top_k, top_p=gen.top_p, seed=gen.seed)
-  text = data.detokenize(vocab.decode(ids), level)
-  separator = ' ' if level == 'word' and gen.prompt.strip() else ''
-  return gen.prompt + separator + text
+  return continuation_text(gen.prompt, ids, vocab, level)
+
+
+def continuation_text(prompt: str, ids, vocab: data.Vocabulary, level: str) -> str:
+  """The prompt followed by the detokenized sampled `ids`."""
+  text = data.detokenize(vocab.decode(np.asarray(ids)), level)
+  separator = ' ' if level == 'word' and prompt.strip() else ''
+  return prompt + separator + text

@@ -24,7 +24,7 @@ import numpy as np
 from absl import logging
 from etils import epath
 
-from rnnlm_jax import data
+from rnnlm_jax import data, sampling
 from rnnlm_jax.models import kneser_ney
 from rnnlm_jax.train import run_files, scoring
 
@@ -96,7 +96,6 @@ def load(workdir: str, vocab: data.Vocabulary):
 def sample_text(lm, vocab: data.Vocabulary, level: str, gen) -> str:
   """The prompt and gen.length tokens drawn from the model (temperature and
   top-k / top-p as the neural sampler; temperature 0 is greedy)."""
-  from rnnlm_jax import sampling  # pylint: disable=import-outside-toplevel
   rng = np.random.default_rng(gen.seed)
   context = list(sampling.prompt_ids(gen.prompt, vocab, level))
   if gen.prompt == '':
@@ -106,25 +105,14 @@ def sample_text(lm, vocab: data.Vocabulary, level: str, gen) -> str:
     p = lm.next_distribution(np.asarray(context, np.int64))
     out.append(_draw(rng, p, gen.temperature, gen.top_k, gen.top_p))
     context.append(out[-1])
-  text = data.detokenize(vocab.decode(np.asarray(out)), level)
-  separator = ' ' if level == 'word' and gen.prompt.strip() else ''
-  return gen.prompt + separator + text
+  return sampling.continuation_text(gen.prompt, out, vocab, level)
 
 
 def _draw(rng, p: np.ndarray, temperature: float, top_k: int, top_p: float) -> int:
+  """One token id from p [V]: the neural sampler's filters, a numpy draw."""
   if temperature <= 0:
     return int(np.argmax(p))
   logits = np.log(np.maximum(p, 1e-300)) / temperature
-  order = np.argsort(-logits)
-  keep = np.ones(len(p), bool)
-  if top_k > 0:
-    keep[order[top_k:]] = False
-  if top_p < 1.0:
-    probs = np.exp(logits[order] - logits[order[0]])
-    probs /= probs.sum()
-    before = np.cumsum(probs) - probs
-    keep[order[before >= max(top_p, 0.0)]] = False
-    keep[order[0]] = True  # the likeliest always survives
-  logits = np.where(keep, logits, -np.inf)
+  logits = np.asarray(sampling.filter_logits(logits, top_k, top_p), np.float64)
   q = np.exp(logits - logits.max())
   return int(rng.choice(len(p), p=q / q.sum()))
