@@ -112,11 +112,7 @@ class TrainedRun:
     """Translations of `texts` (beam 1: greedy)."""
     self._require('seq2seq', 'translate')
     from rnnlm_jax.train import translation  # pylint: disable=import-outside-toplevel
-    corpus, t = self.dataset, self.config.eval.translate
-    source = [corpus.source_vocab.encode(corpus.source_tokenizer.tokenize(x))
-              for x in texts]
-    ids = translation.translate_ids(
-        self.params, self.model, source, batch_size=t.batch_size,
-        beam_size=beam, max_len=t.max_len, length_penalty=t.length_penalty)
-    return [corpus.decode_target(x) for x in ids]
+    return translation.translate_texts(
+        self.params, self.model, self.dataset, texts, beam=beam,
+        translate_config=self.config.eval.translate)
 

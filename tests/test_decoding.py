@@ -14,6 +14,8 @@ from rnnlm_jax import decoding
 from rnnlm_jax.models import seq2seq
 from rnnlm_jax.models.seq2seq import Seq2Seq
 
+from test_seq2seq import random_params
+
 BOS, EOS = 1, 2
 
 
@@ -32,16 +34,6 @@ def random_model(vocab: int, eos_bias: float = 0.0, seed: int = 0,
 
 
 LENGTHS = (4, 1, 3, 2, 4, 3)  # the shared test batch (shared compiles)
-
-
-def random_params(model, *args, seed=0, scale=0.3):
-  """Params of the model's shapes drawn uniform(-scale, scale) in numpy:
-  what init_scale=scale draws, without compiling the init (seconds each)."""
-  shapes = jax.eval_shape(
-      lambda: model.init(jax.random.PRNGKey(0), *args, train=False))['params']
-  rng = np.random.default_rng(seed)
-  return jax.tree.map(
-      lambda s: jnp.asarray(rng.uniform(-scale, scale, s.shape), s.dtype), shapes)
 
 
 def sources(lengths=LENGTHS, width=5, seed=1):

@@ -28,27 +28,9 @@ from rnnlm_jax.data.corpus import Corpus
 from rnnlm_jax.data.errors import DataError
 
 
-@dataclasses.dataclass(frozen=True)
-class EpochPlan:
-  """The training batches of a corpus under one config (see module doc)."""
-  config: Any  # the run config (ml_collections.ConfigDict)
-  corpus: Corpus
-
-  @functools.cached_property
-  def _epochs(self):
-    """variable_bptt.FixedEpochs, or VariableEpochs (epochs run until the
-    rows are used up, so their step counts differ)."""
-    t = self.config.train
-    if self.config.data.mode == 'sentence':
-      return variable_bptt.FixedEpochs(sentences.num_sentence_batches(
-          self.corpus.train, self.corpus.boundary_id, t.batch_size, t.seq_len))
-    if t.variable_bptt:
-      return variable_bptt.VariableEpochs(
-          len(self.corpus.train) // t.batch_size, t.seq_len,
-          seed=self.config.seed, p_full=t.bptt_p_full, std=t.bptt_std,
-          bucket=t.bptt_bucket)
-    return variable_bptt.FixedEpochs(batching.num_bptt_windows(
-        len(self.corpus.train), t.batch_size, t.seq_len))
+class _Epochs:
+  """Step <-> epoch arithmetic, delegated to the plan's `_epochs`
+  (variable_bptt.FixedEpochs or VariableEpochs)."""
 
   @property
   def steps_per_epoch(self) -> int:
@@ -71,6 +53,29 @@ class EpochPlan:
     """Epochs trained after `step` steps, fractional."""
     epoch, start = self.locate(step)
     return epoch + start / self.steps_in_epoch(epoch)
+
+
+@dataclasses.dataclass(frozen=True)
+class EpochPlan(_Epochs):
+  """The training batches of a corpus under one config (see module doc)."""
+  config: Any  # the run config (ml_collections.ConfigDict)
+  corpus: Corpus
+
+  @functools.cached_property
+  def _epochs(self):
+    """variable_bptt.FixedEpochs, or VariableEpochs (epochs run until the
+    rows are used up, so their step counts differ)."""
+    t = self.config.train
+    if self.config.data.mode == 'sentence':
+      return variable_bptt.FixedEpochs(sentences.num_sentence_batches(
+          self.corpus.train, self.corpus.boundary_id, t.batch_size, t.seq_len))
+    if t.variable_bptt:
+      return variable_bptt.VariableEpochs(
+          len(self.corpus.train) // t.batch_size, t.seq_len,
+          seed=self.config.seed, p_full=t.bptt_p_full, std=t.bptt_std,
+          bucket=t.bptt_bucket)
+    return variable_bptt.FixedEpochs(batching.num_bptt_windows(
+        len(self.corpus.train), t.batch_size, t.seq_len))
 
   @property
   def resets_carry(self) -> bool:
@@ -117,7 +122,7 @@ class EpochPlan:
 
 
 @dataclasses.dataclass(frozen=True)
-class PairPlan:
+class PairPlan(_Epochs):
   """The training batches of a PairedCorpus: length-bucketed PairBatches,
   shuffled per (seed, epoch); the last partial batch of an epoch is dropped
   (every epoch has the same steps, and jit sees few shapes)."""
@@ -126,24 +131,11 @@ class PairPlan:
 
   resets_carry = True  # every pair stands alone
 
-  @property
-  def steps_per_epoch(self) -> int:
-    return paired_batching.num_batches(len(self.corpus.source['train']),
-                                       self.config.train.batch_size,
-                                       drop_last=True)
-
-  def steps_in_epoch(self, epoch: int) -> int:
-    del epoch
-    return self.steps_per_epoch
-
-  def first_step(self, epoch: int) -> int:
-    return epoch * self.steps_per_epoch
-
-  def locate(self, step: int) -> tuple[int, int]:
-    return divmod(step, self.steps_per_epoch)
-
-  def epochs_done(self, step: int) -> float:
-    return step / self.steps_per_epoch
+  @functools.cached_property
+  def _epochs(self):
+    return variable_bptt.FixedEpochs(paired_batching.num_batches(
+        len(self.corpus.source['train']), self.config.train.batch_size,
+        drop_last=True))
 
   def batches(self, epoch: int, start: int = 0,
               rows: tuple[int, int] | None = None) -> Iterator:

@@ -231,9 +231,8 @@ class ModelType:
 
 def _validate_seq2seq(cfg: Mapping[str, Any]) -> dict[str, Any]:
   """model.type='seq2seq': the shared keys plus model.seq2seq's."""
-  for key, off in RNN_ONLY.items():
-    if cfg[key] != off:
-      _fail(key, cfg[key], f"is not used by model.type='seq2seq' (use {off!r})")
+  _rnn_only(cfg)
+  common = _common(cfg)
   s = cfg['seq2seq']
   for key in ('encoder_cell', 'decoder_cell'):
     if s[key] not in cells.gated_cells():
@@ -248,10 +247,6 @@ def _validate_seq2seq(cfg: Mapping[str, Any]) -> dict[str, Any]:
   size = s['attention_size']
   if not _is_int(size) or size < 0:
     _fail('seq2seq.attention_size', size, 'must be an int >= 0 (0: decoder_hidden)')
-  if not isinstance(cfg['tie_embeddings'], bool):
-    _fail('tie_embeddings', cfg['tie_embeddings'], 'must be True or False')
-  if cfg['dtype'] not in DTYPES:
-    _fail('dtype', cfg['dtype'], f'is not one of {tuple(DTYPES)}')
   return dict(
       embed_size=_positive_int(cfg, 'embed_size'),
       encoder_cell=s['encoder_cell'], decoder_cell=s['decoder_cell'],
@@ -259,10 +254,10 @@ def _validate_seq2seq(cfg: Mapping[str, Any]) -> dict[str, Any]:
       decoder_hidden=_positive_int(cfg, 'seq2seq.decoder_hidden'),
       encoder_layers=_positive_int(cfg, 'seq2seq.encoder_layers'),
       bidirectional=s['bidirectional'], attention=s['attention'],
-      attention_size=int(size), dropout=_rate(cfg, 'dropout'),
-      tie_embeddings=cfg['tie_embeddings'], teacher_forcing=teacher_forcing,
+      attention_size=int(size), dropout=common['dropout'],
+      tie_embeddings=common['tie_embeddings'], teacher_forcing=teacher_forcing,
       init_scale=_number(cfg, 'init_scale', minimum=0.0),
-      dtype=DTYPES[cfg['dtype']], unroll=_unroll(cfg))
+      dtype=common['dtype'], unroll=_unroll(cfg))
 
 
 def _translation_model(vocab_size: int, source_vocab_size: int, **fields):

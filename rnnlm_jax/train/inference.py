@@ -77,10 +77,6 @@ def translate(config: ml_collections.ConfigDict, workdir: str,
   from rnnlm_jax.train import translation  # pylint: disable=import-outside-toplevel
   model, state, corpus = load_trained(config, workdir, which)
   t = config.eval.translate
-  source = [corpus.source_vocab.encode(corpus.source_tokenizer.tokenize(x))
-            for x in texts]
-  ids = translation.translate_ids(
-      state.params, model, source, batch_size=t.batch_size,
-      beam_size=t.beam_size if beam is None else beam, max_len=t.max_len,
-      length_penalty=t.length_penalty)
-  return [corpus.decode_target(x) for x in ids]
+  return translation.translate_texts(
+      state.params, model, corpus, texts,
+      beam=t.beam_size if beam is None else beam, translate_config=t)

@@ -262,7 +262,7 @@ def final_results(stage: Stage, writer: metrics.MetricWriter,
                   state: steps.TrainState | None = None) -> dict[str, Any]:
   """Valid and test scores of the best checkpoint's eval `state` (read when
   not given) by eval.method (test at eval.test_batch_size), and the sizes."""
-  state = state or _best_eval_state(stage)
+  state = _best_eval_state(stage) if state is None else state
   best = stage.checkpointer.steps('best')
   e = stage.config.eval
   results = {'workdir': stage.workdir, 'level': stage.corpus.level,

@@ -121,6 +121,19 @@ def translate_ids(params, model, source_ids: Sequence[np.ndarray], *,
   return out[:len(source_ids)]
 
 
+def translate_texts(params, model, corpus, texts: Sequence[str], *, beam: int,
+                    translate_config) -> list[str]:
+  """Raw source sentences -> detokenized translations (beam 1: greedy);
+  translate_config: the config's eval.translate."""
+  t = translate_config
+  source = [corpus.source_vocab.encode(corpus.source_tokenizer.tokenize(x))
+            for x in texts]
+  ids = translate_ids(params, model, source, batch_size=t.batch_size,
+                      beam_size=beam, max_len=t.max_len,
+                      length_penalty=t.length_penalty)
+  return [corpus.decode_target(x) for x in ids]
+
+
 def bleu_results(params, model, corpus, config, workdir: str) -> dict[str, Any]:
   """BLEU / chrF of greedy and beam decoding on valid and test; writes the
   test translations and an attention heat map into `workdir`."""
