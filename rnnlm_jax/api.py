@@ -2,7 +2,7 @@
 score text, sample, translate.
 
   import rnnlm_jax
-  results = rnnlm_jax.train_and_evaluate(config, '/tmp/run')  # the CLI's driver
+  results = rnnlm_jax.train(config, '/tmp/run')        # the CLI's driver
   run = rnnlm_jax.load('/tmp/run')                     # best checkpoint
   run.score('the cat sat on the mat\\n')               # log-probs, ppl, bits
   run.generate('the company', length=30, temperature=0.8, seed=1)
@@ -21,9 +21,10 @@ import ml_collections
 import numpy as np
 from etils import epath
 
-from rnnlm_jax import checkpoint, data, models, sampling
-from rnnlm_jax.train import ensembles, inference, parallel, scoring
-from rnnlm_jax.train import trainer
+from rnnlm_jax import checkpoint as checkpoint_lib
+from rnnlm_jax import data, models, sampling
+from rnnlm_jax.training import ensembles, inference, parallel, scoring
+from rnnlm_jax.training import trainer
 
 
 def train(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
@@ -31,7 +32,7 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
   return dict(trainer.train_and_evaluate(config, workdir))
 
 
-def load(workdir: str, checkpoint_name: str = 'best') -> 'TrainedRun':
+def load(workdir: str, checkpoint: str = 'best') -> 'TrainedRun':
   """The run in `workdir` (checkpoint 'best' or 'latest')."""
   path = epath.Path(workdir) / 'config.json'
   if not path.exists():
@@ -44,8 +45,8 @@ def load(workdir: str, checkpoint_name: str = 'best') -> 'TrainedRun':
     raise ValueError(f'{workdir} has no checkpoint yet: train it first')
   try:
     model, state, dataset = inference.load_trained(config, workdir,
-                                                   checkpoint_name)
-  except checkpoint.CheckpointError as e:
+                                                   checkpoint)
+  except checkpoint_lib.CheckpointError as e:
     raise ValueError(str(e)) from None
   return TrainedRun(config, workdir, model, state.params, dataset)
 
@@ -111,7 +112,7 @@ class TrainedRun:
   def translate(self, texts: Sequence[str], beam: int = 5) -> list[str]:
     """Translations of `texts` (beam 1: greedy)."""
     self._require('seq2seq', 'translate')
-    from rnnlm_jax.train import translation  # pylint: disable=import-outside-toplevel
+    from rnnlm_jax.training import translation  # pylint: disable=import-outside-toplevel
     return translation.translate_texts(
         self.params, self.model, self.dataset, texts, beam=beam,
         translate_config=self.config.eval.translate)

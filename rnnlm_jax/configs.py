@@ -28,7 +28,7 @@ def ptb_config() -> ml_collections.ConfigDict:
 def base_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.seed = 0
-  # a name of rnnlm_jax.train.tasks.TASKS: 'lm' (language modelling) |
+  # a name of rnnlm_jax.training.tasks.TASKS: 'lm' (language modelling) |
   # 'seq2seq' (sentence pairs: an encoder-decoder)
   c.task = 'lm'
 
@@ -187,7 +187,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.train.seq_len = 20  # BPTT window length T
   c.train.num_epochs = 13
   c.train.num_steps = 0  # > 0: stop after this many steps (overrides epochs)
-  # a name of rnnlm_jax.train.optim.OPTIMIZERS: 'sgd' | 'momentum' | 'adam' |
+  # a name of rnnlm_jax.training.optim.OPTIMIZERS: 'sgd' | 'momentum' | 'adam' |
   # 'adamw' | 'ntasgd' (AWD-LSTM: SGD, then averaged SGD once validation
   # stalls; evaluation uses the averaged params). The optax keyword arguments
   # of each are in train.<name> below (e.g. train.adam.b2).
@@ -247,7 +247,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval.test_batch_size = 1  # for the final test number (as the papers do)
   c.eval.seq_len = 0  # 0: same as train.seq_len
   # How the FINAL valid/test numbers (and the eval command) score a stream, a
-  # name of rnnlm_jax.train.scoring.METHODS; validation during training is
+  # name of rnnlm_jax.training.scoring.METHODS; validation during training is
   # always 'static'. 'dynamic' (Krause et al. 2018): after scoring each
   # window, one SGD step on it, lr on the mean token NLL, plus decay *
   # (trained - current) params. 'cache' (Grave et al. 2017 neural cache
@@ -313,7 +313,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _check(0 < t.decay_rate <= 1, 'train.decay_rate', t.decay_rate, 'must be in (0, 1]')
   # Registries live with their code (train/); imported here, at validation
   # time, so that loading a config needs no jax.
-  from rnnlm_jax.train import ensembles, optim, scoring  # pylint: disable=import-outside-toplevel,unused-import
+  from rnnlm_jax.training import ensembles, optim, scoring  # pylint: disable=import-outside-toplevel,unused-import
   for table, value in ((optim.OPTIMIZERS, t.optimizer),
                        (optim.SCHEDULES, t.schedule),
                        (scoring.METHODS, e.method)):

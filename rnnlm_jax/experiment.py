@@ -78,7 +78,7 @@ class _OwnInfoOnly(logging_std.Filter):
 def sweep(argv) -> None:
   """sweep <experiment folder> (see rnnlm_jax/sweep.py)."""
   from rnnlm_jax import sweep as sweep_lib  # pylint: disable=import-outside-toplevel
-  from rnnlm_jax.train import parallel  # pylint: disable=import-outside-toplevel
+  from rnnlm_jax.training import parallel  # pylint: disable=import-outside-toplevel
   if len(argv) != 3:
     raise app.UsageError('usage: python -m rnnlm_jax.experiment sweep '
                          'experiments/<name> [--smoke] [--workdir DIR] [--arms a,b]')
@@ -98,7 +98,7 @@ def main(argv) -> None:
     raise app.UsageError('--config is required (e.g. experiments/quickstart/config.py)')
   # Imported here so `--help` and usage errors stay instant.
   from rnnlm_jax import configs, models  # pylint: disable=import-outside-toplevel
-  from rnnlm_jax.train import inference, parallel, trainer  # pylint: disable=import-outside-toplevel
+  from rnnlm_jax.training import inference, parallel, trainer  # pylint: disable=import-outside-toplevel
 
   logging.get_absl_handler().addFilter(_OwnInfoOnly())
   parallel.initialize_if_requested()
@@ -213,7 +213,7 @@ def _parse_flags(argv):
 def run() -> None:
   """Entry point: bad input ends with one line naming the problem, exit 2."""
   def guarded(argv):
-    from rnnlm_jax.train import progress  # pylint: disable=import-outside-toplevel
+    from rnnlm_jax.training import progress  # pylint: disable=import-outside-toplevel
     try:
       main(argv)
     except progress.Preempted as e:

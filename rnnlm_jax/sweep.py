@@ -197,7 +197,7 @@ def run_arm(config, workdir: str, log: Callable[[str], None] = print) -> dict:
     log(f'[sweep] {workdir}: finished earlier, skipped')
     return {'results': results, 'status': 'skipped', **info}
   import jax  # pylint: disable=import-outside-toplevel
-  from rnnlm_jax.train import inference, trainer  # pylint: disable=import-outside-toplevel
+  from rnnlm_jax.training import inference, trainer  # pylint: disable=import-outside-toplevel
   log(f'[sweep] {workdir}: training')
   start = time.perf_counter()
   results = dict(trainer.train_and_evaluate(config, workdir))

@@ -2,7 +2,7 @@
 
 What is timed is one full training step, forward + backward + optimizer update:
 
-  JAX:   rnnlm_jax.train.steps.train_step on a state from create_train_state,
+  JAX:   rnnlm_jax.training.steps.train_step on a state from create_train_state,
          a model from make_model and an optimizer from make_optimizer (the
          objects the training loop uses), with the hidden state carried from
          each step's output into the next, as truncated BPTT does.
@@ -173,9 +173,9 @@ class JaxRunner:
                backward: str | None = None, cell: str = 'lstm'):
     import jax
     from rnnlm_jax import configs, data, models
-    from rnnlm_jax.train import scoring
-    from rnnlm_jax.train import optim, parallel, steps
-    from rnnlm_jax.train.steps import train_step
+    from rnnlm_jax.training import scoring
+    from rnnlm_jax.training import optim, parallel, steps
+    from rnnlm_jax.training.steps import train_step
 
     self._jax, self._train_step = jax, train_step
     config = configs.base_config()

@@ -113,7 +113,7 @@ def deterministic_metrics(workdir: str) -> list[dict]:
 def final_state(workdir: str):
   """(params, opt_state, step) of the latest checkpoint, as numpy."""
   import jax  # pylint: disable=import-outside-toplevel
-  from rnnlm_jax.train import inference, trainer  # pylint: disable=import-outside-toplevel
+  from rnnlm_jax.training import inference, trainer  # pylint: disable=import-outside-toplevel
   config = json.loads((pathlib.Path(workdir) / 'config.json').read_text())
   import ml_collections  # pylint: disable=import-outside-toplevel
   config = ml_collections.ConfigDict(config)

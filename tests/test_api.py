@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import rnnlm_jax
-from rnnlm_jax.train import inference
+from rnnlm_jax.training import inference
 from tests.test_train_loop import tiny_config
 
 
@@ -22,7 +22,7 @@ def trained(tmp_path_factory):
   config = tiny_config(num_steps=30)
   config.data.source, config.data.path = 'files', str(root)
   config.eval.test_batch_size = 1
-  return config, workdir, rnnlm_jax.train_and_evaluate(config, workdir)
+  return config, workdir, rnnlm_jax.train(config, workdir)
 
 
 def test_score_of_the_test_split_is_results_test_loss(trained):

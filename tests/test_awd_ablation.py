@@ -6,7 +6,7 @@ import pathlib
 import pytest
 
 from rnnlm_jax import configs, models, sweep
-from rnnlm_jax.train import run_files
+from rnnlm_jax.training import run_files
 
 EXPERIMENTS = pathlib.Path(__file__).resolve().parents[1] / 'experiments'
 ABLATION = EXPERIMENTS / 'ablation_awd' / 'config.py'

@@ -7,7 +7,7 @@ import optax
 import pytest
 
 from rnnlm_jax import configs, models
-from rnnlm_jax.train import parallel, scoring, steps
+from rnnlm_jax.training import parallel, scoring, steps
 
 V, B, T = 20, 4, 10
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from rnnlm_jax import configs
-from rnnlm_jax.train import inference, steps, trainer
+from rnnlm_jax.training import inference, steps, trainer
 
 from test_train_loop import tiny_config
 

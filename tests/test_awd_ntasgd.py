@@ -7,7 +7,7 @@ import optax
 import pytest
 
 from rnnlm_jax import configs
-from rnnlm_jax.train import inference, optim, trainer
+from rnnlm_jax.training import inference, optim, trainer
 
 from test_train_loop import tiny_config
 

@@ -7,7 +7,7 @@ import pytest
 
 from rnnlm_jax import configs, data, models
 from rnnlm_jax.data import variable_bptt
-from rnnlm_jax.train import inference, optim, steps, trainer
+from rnnlm_jax.training import inference, optim, steps, trainer
 
 from conftest import count_compiles
 from test_train_loop import tiny_config

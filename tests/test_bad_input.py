@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from rnnlm_jax import data, sampling
-from rnnlm_jax.train import inference, trainer
+from rnnlm_jax.training import inference, trainer
 from test_train_loop import tiny_config
 
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from rnnlm_jax import configs, data, models
-from rnnlm_jax.train import scoring
-from rnnlm_jax.train import optim, parallel, steps
-from rnnlm_jax.train.steps import train_step
+from rnnlm_jax.training import scoring
+from rnnlm_jax.training import optim, parallel, steps
+from rnnlm_jax.training.steps import train_step
 
 from conftest import count_compiles
 

@@ -7,7 +7,7 @@ import pytest
 from flax import linen as nn
 
 from rnnlm_jax.models import cells
-from rnnlm_jax.train import inference, trainer
+from rnnlm_jax.training import inference, trainer
 from tests.test_train_loop import tiny_config
 
 

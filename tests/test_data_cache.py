@@ -349,8 +349,8 @@ def train_config(path, cache_dir, num_steps):
 
 def test_training_is_the_same_with_and_without_the_cache(tmp_path):
   from rnnlm_jax import metrics  # pylint: disable=import-outside-toplevel
-  from rnnlm_jax.train import inference, trainer  # pylint: disable=import-outside-toplevel
-  from rnnlm_jax.train import run_files  # pylint: disable=import-outside-toplevel
+  from rnnlm_jax.training import inference, trainer  # pylint: disable=import-outside-toplevel
+  from rnnlm_jax.training import run_files  # pylint: disable=import-outside-toplevel
   rng = np.random.default_rng(0)
   words = [f'w{i}' for i in range(15)]
   lines = lambda n: ''.join(' '.join(rng.choice(words, 7)) + '\n' for _ in range(n))

@@ -14,7 +14,7 @@ from rnnlm_jax import sweep
 from rnnlm_jax.models import cells
 from rnnlm_jax.models import linear_recurrence
 from rnnlm_jax.models import min_rnn
-from rnnlm_jax.train import inference, trainer
+from rnnlm_jax.training import inference, trainer
 from tests.test_train_loop import tiny_config
 
 EXPERIMENTS = pathlib.Path(__file__).resolve().parent.parent / 'experiments'

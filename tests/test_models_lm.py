@@ -289,7 +289,7 @@ def test_initial_carry_can_be_donated_straight_to_train_step(cell):
   # train_step donates the carry: its buffers must all be distinct (an LSTM
   # whose h and c were one zeros array would be donated twice and fail).
   from rnnlm_jax import data  # pylint: disable=import-outside-toplevel
-  from rnnlm_jax.train import steps  # pylint: disable=import-outside-toplevel
+  from rnnlm_jax.training import steps  # pylint: disable=import-outside-toplevel
   model = _model(cell=cell, num_layers=2)
   carry = model.initial_carry(B)
   leaves = jax.tree_util.tree_leaves(carry)

@@ -14,7 +14,7 @@ import pytest
 
 from rnnlm_jax import configs, data, models
 from rnnlm_jax.models import cells
-from rnnlm_jax.train import steps
+from rnnlm_jax.training import steps
 
 B, T, D, H, V = 3, 5, 4, 6, 11
 

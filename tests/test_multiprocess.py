@@ -23,7 +23,7 @@ import pytest
 
 from conftest import REPO_ROOT
 from rnnlm_jax import metrics
-from rnnlm_jax.train import inference, parallel, trainer
+from rnnlm_jax.training import inference, parallel, trainer
 
 TIMEOUT_S = 240  # generous: the CPU cores are shared; a normal run takes ~40 s
 
@@ -57,7 +57,7 @@ import os, sys
 import jax
 import numpy as np
 from rnnlm_jax import experiment
-from rnnlm_jax.train import parallel, trainer
+from rnnlm_jax.training import parallel, trainer
 
 _to_global = parallel.to_global
 seen = set()  # (global batch, rows this process loaded)

@@ -6,7 +6,7 @@ import pytest
 
 from rnnlm_jax import configs, data, models
 from rnnlm_jax.models import kneser_ney
-from rnnlm_jax.train import inference, trainer
+from rnnlm_jax.training import inference, trainer
 
 
 def _corpus(root):
@@ -54,7 +54,7 @@ def test_bad_order_is_one_line():
 
 
 def test_ensemble_of_a_neural_run_and_an_ngram_run(tmp_path):
-  from rnnlm_jax.train import parallel, scoring  # pylint: disable=import-outside-toplevel
+  from rnnlm_jax.training import parallel, scoring  # pylint: disable=import-outside-toplevel
   _corpus(tmp_path)
   kn = ngram_config(tmp_path, order=2)
   trainer.train_and_evaluate(kn, str(tmp_path / 'kn'))

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from rnnlm_jax import data, metrics
-from rnnlm_jax.train import parallel, trainer
-from rnnlm_jax.train.steps import train_step
+from rnnlm_jax.training import parallel, trainer
+from rnnlm_jax.training.steps import train_step
 from test_train_loop import tiny_config
 
 

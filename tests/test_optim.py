@@ -5,7 +5,7 @@ import optax
 import pytest
 
 from rnnlm_jax import configs
-from rnnlm_jax.train import optim
+from rnnlm_jax.training import optim
 
 
 def _train(**overrides):

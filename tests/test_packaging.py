@@ -16,7 +16,7 @@ PACKAGES = sorted(
 
 def test_install_holds_every_package_and_runs_the_cli(tmp_path):
   assert {'rnnlm_jax', 'rnnlm_jax.data', 'rnnlm_jax.data.sources',
-          'rnnlm_jax.models', 'rnnlm_jax.train'} <= set(PACKAGES)
+          'rnnlm_jax.models', 'rnnlm_jax.training'} <= set(PACKAGES)
   # Built from a copy: an in-tree build would leave build/ and *.egg-info in
   # the checkout, and other test runs may share it.
   source = tmp_path / 'source'

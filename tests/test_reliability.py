@@ -69,7 +69,7 @@ def _damage(step_dir: pathlib.Path, how: str) -> None:
 def test_damaged_latest_checkpoint_falls_back_to_the_previous_one(reference_run,
                                                                   tmp_path, how, caplog):
   from rnnlm_jax import checkpoint  # pylint: disable=import-outside-toplevel
-  from rnnlm_jax.train import inference, trainer  # pylint: disable=import-outside-toplevel
+  from rnnlm_jax.training import inference, trainer  # pylint: disable=import-outside-toplevel
   import ml_collections  # pylint: disable=import-outside-toplevel
   workdir = tmp_path / 'run'
   subprocess.run(['cp', '-r', reference_run[0], str(workdir)], check=True)

@@ -15,7 +15,7 @@ import pytest
 from jax.sharding import PartitionSpec as P
 
 from rnnlm_jax import configs, metrics
-from rnnlm_jax.train import parallel, trainer
+from rnnlm_jax.training import parallel, trainer
 
 SAVED_AT, CONTINUE_TO = 3, 5
 _make_mesh = parallel.make_mesh

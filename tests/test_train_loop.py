@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from rnnlm_jax import configs, metrics
-from rnnlm_jax.train import inference, run_files, trainer
+from rnnlm_jax.training import inference, run_files, trainer
 
 from conftest import count_compiles
 

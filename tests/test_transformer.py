@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from rnnlm_jax import configs, metrics, models
-from rnnlm_jax.train import inference, trainer
+from rnnlm_jax.training import inference, trainer
 from test_train_loop import tiny_config as rnn_tiny_config
 
 V, B, T, M = 13, 2, 6, 8

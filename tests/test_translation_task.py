@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from rnnlm_jax import configs
-from rnnlm_jax.train import inference, trainer
+from rnnlm_jax.training import inference, trainer
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORDS = 'a b c d e f g h'.split()

@@ -9,7 +9,7 @@ import pytest
 
 from rnnlm_jax import configs, models
 from rnnlm_jax.models import mlstm_kernels, recurrence, xlstm_cells
-from rnnlm_jax.train import inference, trainer
+from rnnlm_jax.training import inference, trainer
 from tests.test_train_loop import tiny_config
 
 B, NH, DK, DV = 2, 3, 4, 5

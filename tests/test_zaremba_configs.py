@@ -11,7 +11,7 @@ import pathlib
 import pytest
 
 from rnnlm_jax import configs, models
-from rnnlm_jax.train import optim
+from rnnlm_jax.training import optim
 
 EXPERIMENTS = pathlib.Path(__file__).resolve().parents[1] / 'experiments'
 

@@ -221,7 +221,7 @@ class ModelType:
   """A model class and the function from the `model` config section to its
   constructor fields (validated; raises a one-line ValueError).
 
-  counted: trained by counting, not by gradients (rnnlm_jax.train.counting);
+  counted: trained by counting, not by gradients (rnnlm_jax.training.counting);
     `cls` is then unused.
   """
   cls: Any

@@ -19,7 +19,7 @@ import ml_collections
 from etils import epath
 
 from rnnlm_jax import configs, data
-from rnnlm_jax.train import parallel
+from rnnlm_jax.training import parallel
 
 # Keys that must not change when a run is resumed: they change what the
 # checkpoint means (shapes, vocabulary, data order). Anything else (epochs,

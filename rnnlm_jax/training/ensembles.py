@@ -23,8 +23,8 @@ import numpy as np
 from absl import logging
 
 from rnnlm_jax import data, ensemble, models
-from rnnlm_jax.train import counting, parallel, run_files, scoring
-from rnnlm_jax.train.steps import token_nll
+from rnnlm_jax.training import counting, parallel, run_files, scoring
+from rnnlm_jax.training.steps import token_nll
 
 
 @functools.partial(jax.jit, static_argnames=('model',),
@@ -52,7 +52,7 @@ def token_log_probs(params, model, stream: np.ndarray, *, seq_len: int,
 
 def _member(workdir: str):
   """(name, vocab, log-prob function of a stream) of a finished run."""
-  from rnnlm_jax.train import inference  # pylint: disable=import-outside-toplevel
+  from rnnlm_jax.training import inference  # pylint: disable=import-outside-toplevel
   with open(os.path.join(workdir, 'config.json')) as f:
     config = ml_collections.ConfigDict(json.load(f))
   vocab = run_files.load_vocab(workdir)

@@ -5,8 +5,8 @@ from typing import Sequence
 import ml_collections
 
 from rnnlm_jax import checkpoint, models, sampling
-from rnnlm_jax.train import counting, optim, parallel, steps, tasks, trainer
-from rnnlm_jax.train import run_files
+from rnnlm_jax.training import counting, optim, parallel, steps, tasks, trainer
+from rnnlm_jax.training import run_files
 
 
 def load_trained(config: ml_collections.ConfigDict, workdir: str,
@@ -74,7 +74,7 @@ def translate(config: ml_collections.ConfigDict, workdir: str,
   if config.task != 'seq2seq':
     raise ValueError(f"translate needs a seq2seq run (task='seq2seq'); "
                      f'{workdir} was trained with task={config.task!r}')
-  from rnnlm_jax.train import translation  # pylint: disable=import-outside-toplevel
+  from rnnlm_jax.training import translation  # pylint: disable=import-outside-toplevel
   model, state, corpus = load_trained(config, workdir, which)
   t = config.eval.translate
   return translation.translate_texts(

@@ -26,7 +26,7 @@ from etils import epath
 
 from rnnlm_jax import data, sampling
 from rnnlm_jax.models import kneser_ney
-from rnnlm_jax.train import run_files, scoring
+from rnnlm_jax.training import run_files, scoring
 
 MODEL_FILE = 'ngram.npz'
 

@@ -25,10 +25,10 @@ from absl import logging
 from etils import epath
 
 from rnnlm_jax import checkpoint, metrics, models
-from rnnlm_jax.train import counting, optim, parallel, progress, scoring, steps
-from rnnlm_jax.train import tasks
-from rnnlm_jax.train import run_files
-from rnnlm_jax.train.steps import train_step
+from rnnlm_jax.training import counting, optim, parallel, progress, scoring, steps
+from rnnlm_jax.training import tasks
+from rnnlm_jax.training import run_files
+from rnnlm_jax.training.steps import train_step
 
 FINETUNE_SUBDIR = 'finetune'
 # The main stage's scores, kept so that resuming the fine-tuning stage does

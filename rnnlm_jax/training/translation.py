@@ -29,8 +29,8 @@ from etils import epath
 
 from rnnlm_jax import bleu, data, decoding, models
 from rnnlm_jax.data import paired, paired_batching
-from rnnlm_jax.train import parallel, run_files, scoring, tasks
-from rnnlm_jax.train.steps import eval_step
+from rnnlm_jax.training import parallel, run_files, scoring, tasks
+from rnnlm_jax.training.steps import eval_step
 
 
 def _settings(config, workdir: str | None) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 A task says what its data is, how it batches an epoch, which model it
 trains, how a split is scored and what a finished run shows of itself. The
-driver (rnnlm_jax.train.trainer) does the rest the same way for every task:
+driver (rnnlm_jax.training.trainer) does the rest the same way for every task:
 mesh, optimizer, train_step, checkpoints, exact resume, SIGTERM, metrics.
 
   load_data(config, workdir) -> dataset        (.name, .fingerprint, .level;
@@ -30,7 +30,7 @@ import dataclasses
 from typing import Any, Callable
 
 from rnnlm_jax import data, models, registry, sampling
-from rnnlm_jax.train import run_files, scoring
+from rnnlm_jax.training import run_files, scoring
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,5 +74,5 @@ TASKS.register('lm', Task(
 
 def get(config) -> Task:
   # The other tasks register themselves on import.
-  from rnnlm_jax.train import ensembles, translation  # pylint: disable=import-outside-toplevel,unused-import
+  from rnnlm_jax.training import ensembles, translation  # pylint: disable=import-outside-toplevel,unused-import
   return TASKS.get(config.task)

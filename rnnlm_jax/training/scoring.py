@@ -34,8 +34,8 @@ import numpy as np
 from jax.sharding import Mesh
 
 from rnnlm_jax import data, registry
-from rnnlm_jax.train import parallel
-from rnnlm_jax.train.steps import eval_step, token_nll
+from rnnlm_jax.training import parallel
+from rnnlm_jax.training.steps import eval_step, token_nll
 
 
 @dataclasses.dataclass(frozen=True)
