@@ -10,6 +10,10 @@ Both turn one sentence (str) into a list of token strings and back:
     spacing rules, so on normally spaced text detokenize(tokenize(s)) == s.
   * SentencePieceTokenizer: subword pieces of a `sentencepiece` model trained
     on the training split (train_sentencepiece) and saved beside the run.
+    model_type='code_bpe' trains it for source code: BPE with byte fallback
+    (no '<unk>' for a character outside the training text), no text
+    normalization and every space, tab and newline kept as a piece, so that
+    detokenize(tokenize(code)) == code exactly.
 
 The ids come from a Vocabulary built over the token strings (paired.py), so
 both kinds share one encoding path and the same special tokens.
@@ -25,6 +29,18 @@ from typing import Iterable, Sequence
 from rnnlm_jax.data.errors import DataError
 
 TOKENIZERS = ('punct', 'sentencepiece')
+MODEL_TYPES = ('unigram', 'bpe', 'code_bpe')
+
+# SentencePiece trainer options per model type: code is kept byte for byte.
+_TRAINER_OPTIONS = {
+    'unigram': dict(model_type='unigram'),
+    'bpe': dict(model_type='bpe'),
+    'code_bpe': dict(
+        model_type='bpe', byte_fallback=True, normalization_rule_name='identity',
+        remove_extra_whitespaces=False, add_dummy_prefix=False,
+        allow_whitespace_only_pieces=True, user_defined_symbols=['\n', '\t'],
+        character_coverage=0.9999, max_sentence_length=1 << 20),
+}
 
 _TOKEN = re.compile(
     r"\d+(?:[.,:]\d+)+"         # numbers with separators: 3.50  1,000  10:30
@@ -177,9 +193,12 @@ def train_sentencepiece(sentences: Iterable[str], model_dir: str | os.PathLike,
     vocab_size: number of pieces, '<unk>' included; on a small corpus
       SentencePiece may learn fewer (hard_vocab_limit=False).
     lowercase: lower-case the sentences first (tokenize does the same).
-    model_type: 'unigram' or 'bpe'.
+    model_type: one of MODEL_TYPES ('code_bpe': for source code, see above).
   """
   spm = _import_spm()
+  if model_type not in MODEL_TYPES:
+    raise DataError(f'SentencePiece model_type={model_type!r} is not one of '
+                    f'{MODEL_TYPES}')
   if vocab_size < 8:
     raise DataError(f'data.spm_vocab_size={vocab_size} must be >= 8')
   model_dir = pathlib.Path(model_dir)
@@ -187,13 +206,13 @@ def train_sentencepiece(sentences: Iterable[str], model_dir: str | os.PathLike,
   sentences = list(sentences)
   lines = [s.lower() if lowercase else s for s in sentences]
   prefix, tmp = model_dir / name, model_dir / f'.{name}.tmp'
+  options = {'character_coverage': 1.0, **_TRAINER_OPTIONS[model_type]}
   try:
     spm.SentencePieceTrainer.Train(
         sentence_iterator=iter(lines), model_prefix=str(tmp),
-        vocab_size=int(vocab_size), model_type=model_type,
-        character_coverage=1.0, hard_vocab_limit=False,
+        vocab_size=int(vocab_size), hard_vocab_limit=False,
         unk_id=0, bos_id=-1, eos_id=-1, pad_id=-1, unk_piece='<unk>',
-        num_threads=1, minloglevel=2)
+        num_threads=1, minloglevel=2, **options)
   except (RuntimeError, OSError) as e:
     first = (str(e).splitlines() or [type(e).__name__])[0]
     raise DataError(f'SentencePiece training of {prefix}.model failed: '
