@@ -46,6 +46,19 @@ def group(runs: Sequence[dict]) -> dict[str, list[dict]]:
   return arms
 
 
+# Score columns shown when some arm's results.json has them: (header, key).
+OPTIONAL_COLUMNS = (
+    # seq2seq: lower-cased test BLEU of greedy and beam decoding
+    ('test BLEU greedy', 'test_greedy_bleu_lowercase'),
+    ('test BLEU beam', 'test_beam_bleu_lowercase'),
+    # generated responses to instructions (code): greedy decoding on test
+    ('test exact match %', 'test_greedy_exact_match'),
+    ('test chrF', 'test_greedy_chrf'),
+    ('test BLEU', 'test_greedy_bleu'),
+    ('test parses %', 'test_greedy_parse_rate'),
+)
+
+
 def table_rows(runs: Sequence[dict]) -> list[dict[str, Any]]:
   """One aggregated row per arm (numbers, not strings)."""
   rows = []
@@ -65,9 +78,8 @@ def table_rows(runs: Sequence[dict]) -> list[dict[str, Any]]:
         'tokens_per_s': _mean([res.get('tokens_per_s_this_invocation')
                                for res in results]),
         'seeds': sorted(r['seed'] for r in arm_runs),
-        # seq2seq runs: lower-cased test BLEU of greedy and beam decoding
-        'bleu_greedy': [r.get('test_greedy_bleu_lowercase') for r in results],
-        'bleu_beam': [r.get('test_beam_bleu_lowercase') for r in results],
+        'scores': {key: [r.get(key) for r in results]
+                   for _, key in OPTIONAL_COLUMNS},
     })
   return rows
 
@@ -81,21 +93,21 @@ def markdown_table(runs: Sequence[dict]) -> str:
   rows = table_rows(runs)
   labels = {row['metric'] for row in rows}
   label = labels.pop() if len(labels) == 1 else 'ppl or bits/char'
-  bleu = any(v is not None for row in rows for v in row['bleu_beam'])
-  extra = ' test BLEU greedy | test BLEU beam |' if bleu else ''
+  shown = [(header, key) for header, key in OPTIONAL_COLUMNS
+           if any(v is not None for row in rows for v in row['scores'][key])]
+  extra = ''.join(f' {header} |' for header, _ in shown)
   lines = [f'| arm | params | valid {label} | test {label} |{extra} wall time | tokens/s | seeds |',
-           '| --- | ---: | ---: | ---: |' + (' ---: | ---: |' if bleu else '')
+           '| --- | ---: | ---: | ---: |' + ' ---: |' * len(shown)
            + ' ---: | ---: | ---: |']
   for row in rows:
     params = f'{row["params"]:,}' if row['params'] is not None else 'n/a'
     tps = f'{row["tokens_per_s"]:,.0f}' if row['tokens_per_s'] is not None else 'n/a'
-    scores = (f' {mean_std(row["bleu_greedy"])} | {mean_std(row["bleu_beam"])} |'
-              if bleu else '')
+    scores = ''.join(f' {mean_std(row["scores"][key])} |' for _, key in shown)
     lines.append(
         f'| {row["arm"]} | {params} | {mean_std(row["valid"], row["digits"])} | '
         f'{mean_std(row["test"], row["digits"])} |{scores} {format_seconds(row["wall_s"])} | '
         f'{tps} | {len(row["seeds"])} |')
-  if bleu:
+  if any(key.endswith('_bleu_lowercase') for _, key in shown):
     lines.append('\nBLEU: sacreBLEU, lower-cased (the anchor\'s protocol), on '
                  'test; the cased scores and signatures are in each results.json.')
   return '\n'.join(lines) + '\n'

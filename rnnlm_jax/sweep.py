@@ -11,7 +11,9 @@ An experiment folder's config.py declares, next to `get_config()`:
   SEEDS = (0, 1, 2)               # optional: every arm once per seed
   SMOKE = {'train.num_steps': 3}  # optional (or smoke_overrides()): for --smoke
 
-An arm may also set 'seed' itself; entries with the same name and different
+A string override may name an earlier arm's workdir as '{arm:NAME}' (the
+same seed's), e.g. {'train.init_from': '{arm:pretrain}'}: the arm starts from
+what that arm trained. An arm may also set 'seed' itself; entries with the same name and different
 seeds are one arm, averaged. Each (arm, seed) trains with
 `trainer.train_and_evaluate` in `<workdir>/<arm>/seed<k>` (default workdir:
 `<experiment>/workdir`). An arm whose results.json exists is skipped, so
@@ -68,6 +70,7 @@ DEFAULT_SMOKE = {
 }
 SMOKE_DIR = '_smoke'
 _NAME = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.+=-]*$')
+_ARM_REF = re.compile(r'\{arm:([^}]*)\}')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -163,6 +166,24 @@ def apply_overrides(config, overrides: Mapping[str, Any], where: str) -> None:
       raise ValueError(f'{where}: cannot set {key}={value!r} ({e})') from None
 
 
+def resolve_arm_refs(planned: Sequence[Arm], root: str) -> list[Arm]:
+  """The arms with '{arm:NAME}' in string overrides replaced by the workdir
+  of arm NAME with the same seed, which must come earlier in the sweep."""
+  resolved, done = [], set()
+  for arm in planned:
+    def path_of(match, arm=arm):
+      name = match.group(1)
+      if (name, arm.seed) not in done:
+        raise ValueError(f'sweep arm {arm.name!r} refers to {{arm:{name}}}: '
+                         f'no earlier arm {name!r} with seed {arm.seed}')
+      return os.path.join(root, name, f'seed{arm.seed}')
+    overrides = {k: _ARM_REF.sub(path_of, v) if isinstance(v, str) else v
+                 for k, v in arm.overrides.items()}
+    resolved.append(dataclasses.replace(arm, overrides=overrides))
+    done.add((arm.name, arm.seed))
+  return resolved
+
+
 def arm_config(module, arm: Arm, smoke: bool = False):
   """get_config() + the arm's overrides (+ the smoke overrides) + its seed."""
   config = module.get_config()
@@ -234,7 +255,7 @@ def run_sweep(path: str, *, smoke: bool = False, workdir: str | None = None,
   root = os.path.abspath(workdir or os.path.join(exp_dir, 'workdir'))
   if smoke:
     root = os.path.join(root, SMOKE_DIR)
-  planned = arms(module, smoke)
+  planned = resolve_arm_refs(arms(module, smoke), root)
   unknown = set(only) - {a.name for a in planned}
   if unknown:
     raise ValueError(f'--arms: no arm named {sorted(unknown)}; '

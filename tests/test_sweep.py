@@ -124,6 +124,32 @@ def test_report_aggregates_char_level_as_bits(tmp_path):
   assert '| a | 1,234 | 1.600 ± 0.141 | 1.700 ± 0.141 | 30.0 s | 100 | 2 |' in table
 
 
+def test_arm_refs_name_an_earlier_arms_workdir(tmp_path):
+  planned = [sweep.Arm('pre', 0, {'model.cell': 'lstm'}),
+             sweep.Arm('tuned', 0, {'train.init_from': '{arm:pre}',
+                                    'model.hidden_size': 8})]
+  resolved = sweep.resolve_arm_refs(planned, str(tmp_path))
+  assert resolved[0] == planned[0]
+  assert resolved[1].overrides == {
+      'train.init_from': os.path.join(str(tmp_path), 'pre', 'seed0'),
+      'model.hidden_size': 8}
+  with pytest.raises(ValueError, match=r"'tuned'.*no earlier arm 'pre'"):
+    sweep.resolve_arm_refs(planned[::-1], str(tmp_path))
+
+
+def test_report_shows_score_columns_only_when_an_arm_has_them(tmp_path):
+  base = {'level': 'word', 'num_params': 10, 'valid_ppl': 5.0, 'test_ppl': 6.0}
+  runs = [{'arm': 'a', 'seed': 0, 'workdir': str(tmp_path), 'results': base}]
+  assert 'chrF' not in report.markdown_table(runs)
+  runs.append({'arm': 'b', 'seed': 0, 'workdir': str(tmp_path),
+               'results': dict(base, test_greedy_chrf=41.234,
+                               test_greedy_parse_rate=87.5)})
+  table = report.markdown_table(runs)
+  assert '| test chrF | test parses % |' in table and 'exact match' not in table
+  assert '| b | 10 | 5.00 | 6.00 | 41.23 | 87.50 |' in table
+  assert '| a | 10 | 5.00 | 6.00 | n/a | n/a |' in table
+
+
 SHIPPED = ['ablation_cells', 'ablation_cells_char', 'ablation_zaremba_dropout',
            'ablation_xlstm', 'lstm_vs_transformer', 'multi30k_sweep']
 
