@@ -20,6 +20,7 @@ holds them. Every refusal is one line naming both runs.
 """
 
 import json
+import os
 
 import jax
 import ml_collections
@@ -43,7 +44,9 @@ def source_config(source: str, workdir: str) -> ml_collections.ConfigDict:
   path = epath.Path(source) / 'config.json'
   if not path.exists():
     raise _error(source, workdir, f'{path} does not exist (not a training run)')
-  if epath.Path(source).resolve() == epath.Path(workdir).resolve():
+  same = (os.path.abspath(source) == os.path.abspath(workdir)
+          if '://' not in source + workdir else source == workdir)
+  if same:
     raise _error(source, workdir, 'it is this run itself')
   return ml_collections.ConfigDict(json.loads(path.read_text()))
 

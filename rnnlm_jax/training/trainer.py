@@ -11,6 +11,9 @@ ordinary stage follows in `<workdir>/finetune`: averaged SGD restarted from
 the best (averaged) params, averaging from the first update (AWD: t0 = 0),
 stopped at the first validation check NT-ASGD's rule triggers on; its best
 checkpoint, the starting point included, is the final model.
+
+With train.init_from=<workdir>, a fresh run starts from that run's params and
+vocabulary (rnnlm_jax/training/init_from.py).
 """
 
 import dataclasses
