@@ -178,6 +178,12 @@ def test_char_run_trains_and_resumes(char_run, pairs_dir):
   # The test tokens are the responses and their '<eos>', nothing else.
   test = [json.loads(l) for l in (pairs_dir / 'test.jsonl').read_text().splitlines()]
   assert results['test_tokens'] == sum(len(t['response']) + 1 for t in test)
+  # The generate command answers config.generate.prompt as an instruction,
+  # as the sample answered the first test instruction (same best params).
+  asked = config.copy_and_resolve_references()
+  asked.generate.prompt = test[0]['instruction']
+  answer = inference.generate(asked, workdir)
+  assert results['sample'].split('\n\n')[0].endswith(f'response: {answer}')
   longer = instruct_config(pairs_dir, num_steps=9)
   resumed = trainer.train_and_evaluate(longer, workdir)
   assert resumed['steps'] == 9
