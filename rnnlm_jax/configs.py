@@ -29,7 +29,8 @@ def base_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.seed = 0
   # a name of rnnlm_jax.training.tasks.TASKS: 'lm' (language modelling) |
-  # 'seq2seq' (sentence pairs: an encoder-decoder)
+  # 'seq2seq' (sentence pairs: an encoder-decoder) | 'instruct' (instruction /
+  # response pairs for the decoder-only LMs, loss on the response only)
   c.task = 'lm'
 
   # --- data -------------------------------------------------------------
@@ -37,7 +38,11 @@ def base_config() -> ml_collections.ConfigDict:
   # a name of rnnlm_jax.data.SOURCES: 'stdlib' (embedded, no download) |
   # 'files' | 'tfds' | 'synthetic'; each reads its own sub-dict below
   c.data.source = 'stdlib'
-  c.data.level = 'char'  # 'word' | 'char'
+  c.data.level = 'char'  # 'word' | 'char'; task='instruct': 'char' | 'code_bpe'
+  # data.level='code_bpe': SentencePiece BPE with byte fallback (exact round
+  # trip for code) trained on the train split, this many pieces; spm.model
+  # is saved in the workdir.
+  c.data.spm_vocab_size = 8000
   # files: a directory holding {train,valid,test} files (e.g. ptb.train.txt),
   # or a single text file that is split by `split_fractions`.
   c.data.path = ''
@@ -79,6 +84,20 @@ def base_config() -> ml_collections.ConfigDict:
       tfds_splits=('train', 'validation', 'test'), tokenizer='punct',
       spm_vocab_size=8000, max_source_len=0, max_target_len=0,
       length_policy='truncate', max_pairs=0))
+
+  # task='instruct' (rnnlm_jax/data/instruct.py): (instruction, response)
+  # pairs read as data.paired says (format 'jsonl' with source_key /
+  # target_key naming the two fields, or 'files'; max_pairs caps each
+  # split). One row per pair: '<eos>' + template (its '{instruction}'
+  # replaced) + response + '<eos>', one vocabulary (data.level 'char' or
+  # 'code_bpe'); the loss and the reported ppl cover the response tokens and
+  # the final '<eos>' only. max_len: model positions per row (0: no limit;
+  # longer responses are cut and lose their '<eos>', counted); rows are
+  # padded to a multiple of pad_multiple, bucketed by length, the state
+  # reset every batch (train.seq_len is not used).
+  c.data.instruct = ml_collections.ConfigDict(dict(
+      template='### Instruction:\n{instruction}\n### Response:\n',
+      max_len=256, pad_multiple=8))
 
   # --- model ------------------------------------------------------------
   c.model = ml_collections.ConfigDict()
@@ -240,6 +259,11 @@ def base_config() -> ml_collections.ConfigDict:
   # triggers on. Runs in <workdir>/finetune; both 0: no fine-tuning.
   c.train.finetune_epochs = 0
   c.train.finetune_steps = 0
+  # Another run's workdir (task 'lm' or 'instruct', same data.level and
+  # model): a fresh run starts from its best params (else latest) with a new
+  # optimizer state, and encodes with its vocabulary (vocab.json, spm.*
+  # copied into this workdir); rnnlm_jax/training/init_from.py. '': off.
+  c.train.init_from = ''
 
   # --- evaluation -------------------------------------------------------
   c.eval = ml_collections.ConfigDict()
@@ -335,6 +359,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
     _check(t[key] == 0 or config.model.type == 'rnn', f'train.{key}', t[key],
            "needs model.type='rnn'")
   _one_of('train.loss_normalization', t.loss_normalization, ('token', 'sequence'))
+  _check(not t.init_from or config.task in ('lm', 'instruct'), 'train.init_from',
+         t.init_from, "needs task 'lm' or 'instruct'")
+  _check(not t.init_from or config.model.type not in ('ngram', 'seq2seq'),
+         'train.init_from', t.init_from, 'needs a model with trained params')
+  if config.task == 'instruct':
+    _validate_instruct(config)
   for key in ('batch_size', 'test_batch_size'):
     _check(e[key] > 0, f'eval.{key}', e[key], 'must be > 0')
   _check(e.seq_len >= 0, 'eval.seq_len', e.seq_len, 'must be >= 0 (0: train.seq_len)')
@@ -351,3 +381,25 @@ def validate(config: ml_collections.ConfigDict) -> None:
          'must be >= 0 (0: greedy)')
   _check(g.top_k >= 0, 'generate.top_k', g.top_k, 'must be >= 0 (0: off)')
   _check(0 < g.top_p <= 1, 'generate.top_p', g.top_p, 'must be in (0, 1]')
+
+
+def _validate_instruct(config: ml_collections.ConfigDict) -> None:
+  d, i = config.data, config.data.instruct
+  _one_of('data.level', d.level, ('char', 'code_bpe'))
+  _check(d.spm_vocab_size >= 8, 'data.spm_vocab_size', d.spm_vocab_size,
+         'must be >= 8')
+  _check(isinstance(i.template, str) and i.template.count('{instruction}') == 1,
+         'data.instruct.template', i.template,
+         "must contain '{instruction}' exactly once")
+  _check(i.max_len == 0 or i.max_len >= 2, 'data.instruct.max_len', i.max_len,
+         'must be 0 (no limit) or >= 2')
+  _check(i.pad_multiple >= 1, 'data.instruct.pad_multiple', i.pad_multiple,
+         'must be >= 1')
+  _check(config.model.type not in ('ngram', 'seq2seq'), 'model.type',
+         config.model.type, "task='instruct' trains a decoder-only LM")
+  tr = config.model.transformer
+  _check(config.model.type != 'transformer' or (
+      i.max_len and i.max_len + tr.memory_len <= tr.max_len),
+         'data.instruct.max_len', i.max_len,
+         f'with model.transformer.memory_len={tr.memory_len} it must fit in '
+         f'model.transformer.max_len={tr.max_len} positions')

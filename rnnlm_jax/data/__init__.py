@@ -31,6 +31,7 @@ from rnnlm_jax.data.paired_batching import eval_batches
 from rnnlm_jax.data.paired_batching import pair_batches
 from rnnlm_jax.data.paired_batching import PairBatch
 from rnnlm_jax.data.plans import EpochPlan
+from rnnlm_jax.data.plans import InstructPlan
 from rnnlm_jax.data.plans import PairPlan
 from rnnlm_jax.data.sentences import num_sentence_batches
 from rnnlm_jax.data.sentences import sentence_batches
@@ -42,7 +43,7 @@ from rnnlm_jax.data.text import UNK
 from rnnlm_jax.data.vocab import Vocabulary
 
 __all__ = [
-    'Batch', 'Corpus', 'DataError', 'EOS', 'EpochPlan', 'LEVELS', 'MODES', 'PairBatch', 'PairPlan',
+    'Batch', 'Corpus', 'DataError', 'EOS', 'EpochPlan', 'InstructPlan', 'LEVELS', 'MODES', 'PairBatch', 'PairPlan',
     'PairedCorpus', 'SOURCES', 'SPLITS', 'UNK', 'Vocabulary', 'bptt_windows',
     'detokenize', 'eval_batches', 'load_corpus', 'load_paired',
     'num_bptt_windows', 'num_sentence_batches', 'pair_batches',

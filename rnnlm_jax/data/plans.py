@@ -14,14 +14,16 @@ chosen by the config:
 
 Every epoch's batches are a pure function of (config, epoch), so a resumed run
 reads the same batches from the same step. `PairPlan` is the same for
-sentence pairs (the encoder-decoder task).
+sentence pairs (the encoder-decoder task), `InstructPlan` for prompt-masked
+instruction rows (the decoder-only 'instruct' task).
 """
 
 import dataclasses
 import functools
 from typing import Any, Iterator
 
-from rnnlm_jax.data import batching, paired, paired_batching, sentences
+from rnnlm_jax.data import batching, instruct, paired, paired_batching
+from rnnlm_jax.data import sentences
 from rnnlm_jax.data import variable_bptt
 from rnnlm_jax.data.batching import Batch
 from rnnlm_jax.data.corpus import Corpus
@@ -155,3 +157,39 @@ class PairPlan(_Epochs):
     for split in ('valid', 'test'):
       if not self.corpus.source[split]:
         raise DataError(f'the {split} split has no pairs')
+
+
+@dataclasses.dataclass(frozen=True)
+class InstructPlan(_Epochs):
+  """The training batches of an InstructData: padded rows, prompt targets
+  masked out, bucketed by length and shuffled per (seed, epoch); the last
+  partial batch of an epoch is dropped (see data/instruct.py)."""
+  config: Any  # the run config (ml_collections.ConfigDict)
+  corpus: 'instruct.InstructData'
+
+  resets_carry = True  # every row is one example
+
+  @functools.cached_property
+  def _epochs(self):
+    return variable_bptt.FixedEpochs(instruct.num_train_batches(
+        len(self.corpus.rows['train']), self.config.train.batch_size))
+
+  def batches(self, epoch: int, start: int = 0,
+              rows: tuple[int, int] | None = None) -> Iterator[Batch]:
+    i = self.config.data.instruct
+    return instruct.batches(
+        *self.corpus.split('train'), self.config.train.batch_size,
+        seed=self.config.seed, epoch=epoch, pad_multiple=i.pad_multiple,
+        max_len=i.max_len, start=start, rows_range=rows)
+
+  def lr_scale(self, window_length: int) -> None:
+    del window_length
+
+  def check_split_sizes(self) -> None:
+    rows, batch_size = len(self.corpus.rows['train']), self.config.train.batch_size
+    if rows < batch_size:
+      raise DataError(f'the train split has {rows:,} instruction pairs, fewer '
+                      f'than train.batch_size={batch_size}')
+    for split in ('valid', 'test'):
+      if not self.corpus.rows[split]:
+        raise DataError(f'the {split} split has no instruction pairs')

@@ -62,6 +62,10 @@ def generate(config: ml_collections.ConfigDict, workdir: str,
     return counting.sample_text(counting.load(workdir, vocab), vocab,
                                 config.data.level, config.generate)
   model, state, dataset = load_trained(config, workdir, which)
+  if config.task == 'instruct':  # the prompt is an instruction
+    from rnnlm_jax.training import instruct  # pylint: disable=import-outside-toplevel
+    return instruct.respond(model, state.params, dataset, config.generate.prompt,
+                            length=config.generate.length)
   return sampling.sample_text(model, state.params, dataset.vocab, config.data.level,
                               config.generate)
 

@@ -6,6 +6,8 @@ Layout (all written by process 0):
   checkpoints/      Orbax, latest N      best/   Orbax, best by validation
   metrics.jsonl     one line per log/eval  tensorboard/  the same, for TensorBoard
   results.json      final valid/test numbers   samples.txt  generated text
+  init_from.json    train.init_from: the run whose params and vocabulary
+                    (vocab.json, spm.*; copied here) this run started from
 
 Paths go through etils.epath, so gs://bucket/... works wherever a local path does.
 """
@@ -30,6 +32,9 @@ RESUME_KEYS = ('seed', 'data', 'model', 'train.batch_size', 'train.seq_len',
 # Under RESUME_KEYS but only *how* the same model is computed (same params,
 # same gradients): free to change on resume, e.g. after benchmarking.
 FREE_KEYS = ('model.unroll', 'model.recurrent_backward', 'data.cache_dir')
+
+
+ADOPTED = 'init_from.json'
 
 
 class RunMismatchError(ValueError):
@@ -112,11 +117,14 @@ def prepare(config: ml_collections.ConfigDict, workdir: str,
 
 
 def load_corpus(config: ml_collections.ConfigDict, workdir: str) -> data.Corpus:
-  """The LM corpus; on resume, insists the vocabulary is the saved one."""
-  corpus = data.load_corpus(config.data)
+  """The LM corpus; on resume, insists the vocabulary is the saved one. A run
+  started from another (train.init_from) encodes with that run's vocabulary,
+  copied into the workdir."""
   vocab_path = epath.Path(workdir) / 'vocab.json'
-  exists = vocab_path.exists() and has_started(workdir)
-  if exists:
+  adopted = adopted_from(workdir) is not None
+  corpus = data.load_corpus(config.data, load_vocab(workdir) if adopted else None)
+  exists = vocab_path.exists() and (adopted or has_started(workdir))
+  if exists and not adopted:
     saved = load_vocab(workdir)
     difference = saved.first_difference(corpus.vocab)
     if difference:
@@ -128,6 +136,12 @@ def load_corpus(config: ml_collections.ConfigDict, workdir: str) -> data.Corpus:
     corpus.vocab.save(vocab_path)
   parallel.sync('rnnlm_jax.workdir.vocab.written')
   return corpus
+
+
+def adopted_from(workdir: str) -> dict | None:
+  """The record of the run this one took its params and vocabulary from
+  ({'init_from': workdir, ...}), or None."""
+  return read_json(workdir, ADOPTED)
 
 
 def load_vocab(workdir: str) -> data.Vocabulary:

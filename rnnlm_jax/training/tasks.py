@@ -23,7 +23,9 @@ mesh, optimizer, train_step, checkpoints, exact resume, SIGTERM, metrics.
                                                (extra final numbers: BLEU)
 
 `config.task` names the entry of TASKS; 'lm' (language modelling on a token
-stream, also sentence mode) is the default.
+stream, also sentence mode) is the default; 'seq2seq' (translation.py) and
+'instruct' (instruct.py: prompt-masked instruction tuning of the LMs)
+register themselves.
 """
 
 import dataclasses
@@ -74,5 +76,5 @@ TASKS.register('lm', Task(
 
 def get(config) -> Task:
   # The other tasks register themselves on import.
-  from rnnlm_jax.training import ensembles, translation  # pylint: disable=import-outside-toplevel,unused-import
+  from rnnlm_jax.training import ensembles, instruct, translation  # pylint: disable=import-outside-toplevel,unused-import
   return TASKS.get(config.task)

@@ -11,6 +11,9 @@ ordinary stage follows in `<workdir>/finetune`: averaged SGD restarted from
 the best (averaged) params, averaging from the first update (AWD: t0 = 0),
 stopped at the first validation check NT-ASGD's rule triggers on; its best
 checkpoint, the starting point included, is the final model.
+
+With train.init_from=<workdir>, a fresh run starts from that run's params and
+vocabulary (rnnlm_jax/training/init_from.py).
 """
 
 import dataclasses
@@ -26,7 +29,7 @@ from etils import epath
 
 from rnnlm_jax import checkpoint, metrics, models
 from rnnlm_jax.training import counting, optim, parallel, progress, scoring, steps
-from rnnlm_jax.training import tasks
+from rnnlm_jax.training import init_from, tasks
 from rnnlm_jax.training import run_files
 from rnnlm_jax.training.steps import train_step
 
@@ -147,6 +150,8 @@ def open_stage(config: ml_collections.ConfigDict, workdir: str,
   mesh = parallel.make_mesh()
   parallel.check_divisible(config.train.batch_size, mesh, 'train.batch_size')
   run_files.prepare(config, workdir, fresh)
+  if not finetuning:  # the stage starts from the main run's params
+    init_from.adopt_vocabulary(config, workdir)
   task = tasks.get(config)
   corpus = task.load_data(config, workdir)
   plan = task.plan(config, corpus)
@@ -177,6 +182,9 @@ def open_stage(config: ml_collections.ConfigDict, workdir: str,
         'and start anew')
   if restored is None:
     logging.info('starting a new run in %s', workdir)
+    if config.train.init_from and not finetuning:
+      stage = dataclasses.replace(stage, state=init_from.restore_params(
+          config, workdir, state, mesh))
     return stage
   stage.log_window.restore(restored.meta.get('log_window'))
   fields = {f.name for f in dataclasses.fields(Bookkeeping)}
@@ -273,7 +281,7 @@ def final_results(stage: Stage, writer: metrics.MetricWriter,
              'steps': stage.step, 'epochs': stage.plan.epochs_done(stage.step),
              'best_step': best[-1] if best else stage.step,
              'stopped_early': stage.book.stopped_early,
-             'devices': jax.device_count()}
+             'devices': jax.device_count(), **init_from.results(stage.workdir)}
   for split, batch_size in (('valid', e.batch_size), ('test', e.test_batch_size)):
     scores = stage.task.score(state.params, stage.model, stage.corpus, split,
                               batch_size, stage.config, stage.mesh, e.method)
