@@ -84,9 +84,15 @@ def prompt_ids(prompt: str, vocab: data.Vocabulary, level: str) -> np.ndarray:
   An empty prompt starts from the boundary token (<eos>, or '\\n' for chars),
   i.e. the start of a new sentence or line.
   """
+  if level == 'code_bpe' and prompt:
+    raise ValueError("a prompt for a data.level='code_bpe' run needs its "
+                     'SentencePiece model (run_files.load_tokenizer); sample '
+                     'without one')
   tokens = prompt.split() if level == 'word' else list(prompt)
   if not tokens:
-    boundary = vocab.eos_id if vocab.eos_id is not None else vocab.id_of('\n')
+    # code_bpe: '\n' too; its vocab has an '<eos>' that the stream never holds
+    boundary = (vocab.eos_id if vocab.eos_id is not None and level == 'word'
+                else vocab.id_of('\n'))
     return np.asarray([boundary], np.int32)
   ids = vocab.encode(tokens)
   if np.all(ids == vocab.unk_id) and tokens != ['<unk>']:

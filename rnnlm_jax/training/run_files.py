@@ -3,6 +3,8 @@
 Layout (all written by process 0):
   config.json       the resolved config of the run
   vocab.json        the vocabulary (ids are what the checkpoints were trained on)
+  spm.model         data.level='code_bpe': its SentencePiece model (+ .vocab,
+                    .json training record); load_tokenizer(workdir)
   checkpoints/      Orbax, latest N      best/   Orbax, best by validation
   metrics.jsonl     one line per log/eval  tensorboard/  the same, for TensorBoard
   results.json      final valid/test numbers   samples.txt  generated text
@@ -113,7 +115,7 @@ def prepare(config: ml_collections.ConfigDict, workdir: str,
 
 def load_corpus(config: ml_collections.ConfigDict, workdir: str) -> data.Corpus:
   """The LM corpus; on resume, insists the vocabulary is the saved one."""
-  corpus = data.load_corpus(config.data)
+  corpus = data.load_corpus(config.data, spm_dir=workdir)
   vocab_path = epath.Path(workdir) / 'vocab.json'
   exists = vocab_path.exists() and has_started(workdir)
   if exists:
@@ -135,6 +137,12 @@ def load_vocab(workdir: str) -> data.Vocabulary:
   if not vocab_path.exists():
     raise FileNotFoundError(f'{vocab_path} is missing: is {workdir} a training run?')
   return data.Vocabulary.load(vocab_path)
+
+
+def load_tokenizer(workdir: str):
+  """The SentencePiece tokenizer of a data.level='code_bpe' run (its
+  spm.model); ids are vocab.json's: piece_corpus.vocabulary(tokenizer)."""
+  return data.piece_corpus.load_tokenizer(workdir)
 
 
 def write_json(workdir: str, name: str, value: Any) -> None:

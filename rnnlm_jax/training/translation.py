@@ -44,7 +44,15 @@ def _settings(config, workdir: str | None) -> dict[str, Any]:
       lowercase=bool(d.lowercase), spm_vocab_size=p.spm_vocab_size,
       vocab_min_count=d.vocab_min_count, vocab_max_size=d.vocab_max_size,
       max_source_len=p.max_source_len, max_target_len=p.max_target_len,
-      length_policy=p.length_policy)
+      length_policy=p.length_policy, spm_model_type=p.spm_model_type,
+      code_stdlib=bool(p.code_stdlib), code_packages=tuple(p.code_packages),
+      with_signature=bool(p.with_signature),
+      min_instruction_chars=p.min_instruction_chars,
+      max_instruction_chars=p.max_instruction_chars,
+      min_response_chars=p.min_response_chars,
+      max_response_chars=p.max_response_chars, record_format=p.record_format,
+      instruction_key=p.instruction_key, input_key=p.input_key,
+      output_key=p.output_key)
   if workdir is not None:
     settings['spm_dir'] = workdir  # SentencePiece models live with the run
   return settings
@@ -157,6 +165,7 @@ def bleu_results(params, model, corpus, config, workdir: str) -> dict[str, Any]:
             '\n'.join(hypotheses) + '\n')
   results['length_penalty'] = t.length_penalty
   results['beam_size'] = t.beam_size
+  results['data_info'] = dict(corpus.info)  # e.g. code extraction counts
   if jax.process_index() == 0:
     _attention_pngs(params, model, corpus, config, workdir)
   return results
