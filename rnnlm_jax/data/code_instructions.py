@@ -248,7 +248,8 @@ def load_code_instructions(stdlib: bool = True, packages: Sequence[str] = (),
   for split in SPLITS:
     if not source[split]:
       raise DataError(f'code_instructions: no {split} pairs (read '
-                      f'{counts["files"][split]} {split} files); widen the '
+                      f'{counts["files"][split]} {split} files, skipped '
+                      f'{counts["skipped_files"]} unparsable files); widen the '
                       'length limits or add data.paired.code_packages')
   settings = dict(stdlib=stdlib, packages=packages,
                   with_signature=with_signature,
