@@ -71,6 +71,9 @@ class TrainedRun:
 
   def _encode(self, text: str) -> np.ndarray:
     vocab, level = self.dataset.vocab, self.config.data.level
+    if level == 'code_bpe':  # the run's own SentencePiece model
+      tokenizer = data.piece_corpus.load_tokenizer(self.workdir)
+      return data.piece_corpus.encode(text, tokenizer, vocab)
     if self.config.data.lowercase:
       text = text.lower()
     tokens = data.tokenize(text, level)

@@ -107,6 +107,7 @@ def test_misuse_is_one_line(code_dir, tmp_path, overrides, spm_dir, message):
 
 
 def test_a_short_run_trains_samples_and_resumes(code_dir, tmp_path):
+  import rnnlm_jax  # pylint: disable=import-outside-toplevel
   from rnnlm_jax.training import run_files, trainer  # pylint: disable=import-outside-toplevel
   from tests.test_train_loop import tiny_config  # pylint: disable=import-outside-toplevel
   config = tiny_config(num_steps=10)
@@ -120,6 +121,10 @@ def test_a_short_run_trains_samples_and_resumes(code_dir, tmp_path):
   tokenizer = run_files.load_tokenizer(workdir)
   assert saved.tokens == piece_corpus.vocabulary(tokenizer).tokens
   assert os.path.getsize(os.path.join(workdir, 'samples.txt')) > 0
+  run = rnnlm_jax.load(workdir)
+  scored = run.score((code_dir / 'test.txt').read_text())
+  assert scored['tokens'] == results['test_tokens']
+  np.testing.assert_allclose(scored['loss'], results['test_loss'], rtol=1e-4)
   config.train.num_steps = 20  # resume: the saved model and vocab are reused
   resumed = trainer.train_and_evaluate(config, workdir)
   assert resumed['steps'] == 20

@@ -84,8 +84,8 @@ def _response(lines: list[str], node) -> str | None:
       or lines[doc.end_lineno - 1][doc.end_col_offset:].strip()):
     return None  # 'def f(): "doc"' or '"doc"; x = 1'
   last = lines[node.end_lineno - 1][:node.end_col_offset]
-  body = (lines[first - 1:doc.lineno - 1] + lines[doc.end_lineno:node.end_lineno - 1]
-          + [last])
+  body = (lines[first - 1:doc.lineno - 1]
+          + lines[doc.end_lineno:node.end_lineno - 1] + [last])
   # Lines inside a multi-line string may be indented less: left as they are.
   out = [x[len(indent):] if x.startswith(indent) else x for x in body]
   return '\n'.join(out).rstrip()
@@ -194,8 +194,46 @@ def source_files(stdlib: bool, packages: Sequence[str]
   return files
 
 
-def _within(text: str, low: int, high: int) -> bool:
+def within_limits(text: str, low: int, high: int) -> bool:
+  """low <= len(text) <= high; high 0: no upper limit."""
   return len(text) >= low and (not high or len(text) <= high)
+
+
+def _collect(files, with_signature: bool, limits: tuple):
+  """({split: instructions}, {split: responses}, counts, fingerprint parts)
+  of `files` ((split, key, path)); limits: (min, max) instruction chars,
+  then (min, max) response chars."""
+  source = {s: [] for s in SPLITS}
+  target = {s: [] for s in SPLITS}
+  counts = {'files': dict.fromkeys(SPLITS, 0),
+            'functions': dict.fromkeys(SPLITS, 0),
+            'skipped_files': 0, 'duplicates_removed': 0, 'docstring_only': 0,
+            'unextractable': 0, 'outside_length_limits': 0}
+  seen, parts = set(), []
+  for split, key, path in files:
+    try:
+      text = path.read_bytes().decode('utf-8')
+      pairs, skipped = extract_pairs(text, with_signature)
+    except (OSError, UnicodeDecodeError, SyntaxError, ValueError,
+            RecursionError):
+      counts['skipped_files'] += 1
+      continue
+    counts['files'][split] += 1
+    for reason, n in skipped.items():
+      counts[reason] += n
+    for _, instruction, response in pairs:
+      if not (within_limits(instruction, *limits[:2])
+              and within_limits(response, *limits[2:])):
+        counts['outside_length_limits'] += 1
+      elif (instruction, response) in seen:
+        counts['duplicates_removed'] += 1
+      else:
+        seen.add((instruction, response))
+        source[split].append(instruction)
+        target[split].append(response)
+        counts['functions'][split] += 1
+        parts += [split, key, instruction, response]
+  return source, target, counts, parts
 
 
 def load_code_instructions(stdlib: bool = True, packages: Sequence[str] = (),
@@ -214,37 +252,10 @@ def load_code_instructions(stdlib: bool = True, packages: Sequence[str] = (),
   if not stdlib and not packages:
     raise DataError('data.paired.code_stdlib=False and no '
                     'data.paired.code_packages: there is no code to read')
-  files = source_files(stdlib, packages)
-  source = {s: [] for s in SPLITS}
-  target = {s: [] for s in SPLITS}
-  counts = {'files': {s: 0 for s in SPLITS}, 'functions': {s: 0 for s in SPLITS},
-            'skipped_files': 0, 'duplicates_removed': 0, 'docstring_only': 0,
-            'unextractable': 0, 'outside_length_limits': 0}
-  seen, parts = set(), []
-  for split, key, path in files:
-    try:
-      text = path.read_bytes().decode('utf-8')
-      pairs, skipped = extract_pairs(text, with_signature)
-    except (OSError, UnicodeDecodeError, SyntaxError, ValueError,
-            RecursionError):
-      counts['skipped_files'] += 1
-      continue
-    counts['files'][split] += 1
-    for reason, n in skipped.items():
-      counts[reason] += n
-    for _, instruction, response in pairs:
-      if not (_within(instruction, min_instruction_chars, max_instruction_chars)
-              and _within(response, min_response_chars, max_response_chars)):
-        counts['outside_length_limits'] += 1
-        continue
-      if (instruction, response) in seen:
-        counts['duplicates_removed'] += 1
-        continue
-      seen.add((instruction, response))
-      source[split].append(instruction)
-      target[split].append(response)
-      counts['functions'][split] += 1
-      parts += [split, key, instruction, response]
+  limits = (min_instruction_chars, max_instruction_chars, min_response_chars,
+            max_response_chars)
+  source, target, counts, parts = _collect(source_files(stdlib, packages),
+                                           with_signature, limits)
   for split in SPLITS:
     if not source[split]:
       raise DataError(f'code_instructions: no {split} pairs (read '
@@ -253,9 +264,7 @@ def load_code_instructions(stdlib: bool = True, packages: Sequence[str] = (),
                       'length limits or add data.paired.code_packages')
   settings = dict(stdlib=stdlib, packages=packages,
                   with_signature=with_signature,
-                  instruction_chars=(min_instruction_chars,
-                                     max_instruction_chars),
-                  response_chars=(min_response_chars, max_response_chars))
+                  instruction_chars=limits[:2], response_chars=limits[2:])
   info = dict(format='code_instructions', python=platform.python_version(),
               package_versions={p: _version(p) for p in packages},
               settings=settings, **counts)

@@ -139,6 +139,7 @@ def load_instructions(path: str, record_format: str = 'alpaca',
                                  info=info)
 
 
-paired_sources.PAIR_FORMATS.register('instructions', lambda s: load_instructions(
-    s['path'], s['record_format'], s['instruction_key'], s['input_key'],
-    s['output_key'], s['split_stems']))
+paired_sources.PAIR_FORMATS.register(
+    'instructions', lambda s: load_instructions(
+        s['path'], s['record_format'], s['instruction_key'], s['input_key'],
+        s['output_key'], s['split_stems']))
