@@ -109,8 +109,10 @@ class TrainedRun:
     gen = ml_collections.ConfigDict(dict(
         prompt=prompt, length=length, temperature=temperature, top_k=top_k,
         top_p=top_p, seed=seed))
+    tokenizer = (data.piece_corpus.load_tokenizer(self.workdir)
+                 if self.config.data.level == 'code_bpe' else None)
     return sampling.sample_text(self.model, self.params, self.dataset.vocab,
-                                self.config.data.level, gen)
+                                self.config.data.level, gen, tokenizer)
 
   def translate(self, texts: Sequence[str], beam: int = 5) -> list[str]:
     """Translations of `texts` (beam 1: greedy)."""

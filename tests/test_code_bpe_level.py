@@ -125,6 +125,9 @@ def test_a_short_run_trains_samples_and_resumes(code_dir, tmp_path):
   scored = run.score((code_dir / 'test.txt').read_text())
   assert scored['tokens'] == results['test_tokens']
   np.testing.assert_allclose(scored['loss'], results['test_loss'], rtol=1e-4)
+  sample = run.generate('def wrap(text):\n', length=8, seed=1)
+  assert sample.startswith('def wrap(text):\n') and len(sample) > 17
+  assert run.generate('', length=4)  # starts from '\n'
   config.train.num_steps = 20  # resume: the saved model and vocab are reused
   resumed = trainer.train_and_evaluate(config, workdir)
   assert resumed['steps'] == 20

@@ -134,13 +134,13 @@ def _piece_corpus(data_config, vocab: Vocabulary | None, spm_dir) -> Corpus:
                     "lives in the run's workdir: pass load_corpus(..., "
                     'spm_dir=workdir)')
   raw = load_raw(data_config)
-  vocab, ids, fingerprint = piece_corpus.encode_corpus(
+  vocab, ids, fingerprint, tokenizer = piece_corpus.encode_corpus(
       raw, spm_dir, int(_get(data_config, 'spm_vocab_size')), vocab)
   caps = _caps(data_config)
   streams = {s: corpus_lib.readonly(corpus_lib.cap_tokens(ids[s], caps[s]))
              for s in SPLITS}
   return Corpus(name=raw.name, level='code_bpe', vocab=vocab,
-                fingerprint=fingerprint, **streams)
+                fingerprint=fingerprint, tokenizer=tokenizer, **streams)
 
 
 # data.source -> (data config, vocab or None) -> Corpus. A text source's own

@@ -103,9 +103,9 @@ def encode(text: str, tokenizer: tok_lib.SentencePieceTokenizer,
 
 
 def encode_corpus(raw: RawCorpus, directory: str | os.PathLike,
-                  vocab_size: int, vocab: Vocabulary | None
-                  ) -> tuple[Vocabulary, dict, str]:
-  """(vocab, {split: int32 ids}, fingerprint) of `raw` at code_bpe level.
+                  vocab_size: int, vocab: Vocabulary | None):
+  """(vocab, {split: int32 ids}, fingerprint, tokenizer) of `raw` at
+  code_bpe level.
 
   vocab: the run's saved vocabulary (resuming), or None for the model's.
   """
@@ -113,4 +113,4 @@ def encode_corpus(raw: RawCorpus, directory: str | os.PathLike,
   vocab = vocabulary(tokenizer) if vocab is None else vocab
   ids = {s: encode(raw.texts[s], tokenizer, vocab) for s in SPLITS}
   return vocab, ids, md5_of([raw.fingerprint, 'code_bpe',
-                             tokenizer.settings()])
+                             tokenizer.settings()]), tokenizer

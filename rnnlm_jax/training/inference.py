@@ -62,8 +62,10 @@ def generate(config: ml_collections.ConfigDict, workdir: str,
     return counting.sample_text(counting.load(workdir, vocab), vocab,
                                 config.data.level, config.generate)
   model, state, dataset = load_trained(config, workdir, which)
+  tokenizer = (run_files.load_tokenizer(workdir)
+               if config.data.level == 'code_bpe' else None)
   return sampling.sample_text(model, state.params, dataset.vocab, config.data.level,
-                              config.generate)
+                              config.generate, tokenizer)
 
 
 def translate(config: ml_collections.ConfigDict, workdir: str,
