@@ -95,3 +95,15 @@ def test_seq2seq_trains_on_code_pairs(tmp_path, monkeypatch):
   saved = json.load(open(os.path.join(workdir, 'results.json')))
   assert saved['data_info']['functions'] == results['data_info']['functions']
   assert os.path.exists(os.path.join(workdir, 'spm.py.model'))
+
+
+def test_experiment_config_settings_are_load_paired_settings():
+  from rnnlm_jax import sweep  # pylint: disable=import-outside-toplevel
+  from rnnlm_jax.training import translation  # pylint: disable=import-outside-toplevel
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  config = sweep.load_module(os.path.join(
+      root, 'experiments/code_instructions_gru/config.py')).get_config()
+  settings = translation._settings(config, '/tmp/unused')
+  assert set(settings) <= set(paired.defaults())
+  assert settings['spm_model_type'] == 'code_bpe'
+  assert not settings['lowercase'] and settings['code_stdlib']

@@ -55,7 +55,6 @@ def defaults() -> dict:
       **code_instructions.defaults(), **instruction_files.defaults())
 
 
-
 # eq=False: a generated __eq__ would compare numpy arrays elementwise.
 @dataclasses.dataclass(frozen=True, eq=False)
 class PairedCorpus:
