@@ -157,6 +157,9 @@ def bleu_results(params, model, corpus, config, workdir: str) -> dict[str, Any]:
       scores = bleu.corpus_bleu(hypotheses, corpus.references[split])
       results.update({f'{split}_{name}_{k}': v
                       for k, v in scores._asdict().items()})
+      # Share of outputs equal to the reference (code: the exact function).
+      results[f'{split}_{name}_exact_match'] = float(np.mean(
+          [h == r for h, r in zip(hypotheses, corpus.references[split])]))
       logging.info('%s %s: BLEU %.2f (lower-cased %.2f) chrF %.2f  %s', split,
                    name, scores.bleu, scores.bleu_lowercase, scores.chrf,
                    scores.bleu_signature)
