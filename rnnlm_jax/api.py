@@ -71,6 +71,9 @@ class TrainedRun:
 
   def _encode(self, text: str) -> np.ndarray:
     vocab, level = self.dataset.vocab, self.config.data.level
+    if level == 'code_bpe':  # the run's own SentencePiece model
+      tokenizer = data.piece_corpus.load_tokenizer(self.workdir)
+      return data.piece_corpus.encode(text, tokenizer, vocab)
     if self.config.data.lowercase:
       text = text.lower()
     tokens = data.tokenize(text, level)
@@ -106,8 +109,10 @@ class TrainedRun:
     gen = ml_collections.ConfigDict(dict(
         prompt=prompt, length=length, temperature=temperature, top_k=top_k,
         top_p=top_p, seed=seed))
+    tokenizer = (data.piece_corpus.load_tokenizer(self.workdir)
+                 if self.config.data.level == 'code_bpe' else None)
     return sampling.sample_text(self.model, self.params, self.dataset.vocab,
-                                self.config.data.level, gen)
+                                self.config.data.level, gen, tokenizer)
 
   def translate(self, texts: Sequence[str], beam: int = 5) -> list[str]:
     """Translations of `texts` (beam 1: greedy)."""

@@ -38,10 +38,11 @@ def base_config() -> ml_collections.ConfigDict:
   # a name of rnnlm_jax.data.SOURCES: 'stdlib' (embedded, no download) |
   # 'files' | 'tfds' | 'synthetic'; each reads its own sub-dict below
   c.data.source = 'stdlib'
-  c.data.level = 'char'  # 'word' | 'char'; task='instruct': 'char' | 'code_bpe'
-  # data.level='code_bpe': SentencePiece BPE with byte fallback (exact round
-  # trip for code) trained on the train split, this many pieces; spm.model
-  # is saved in the workdir.
+  # 'word' | 'char' | 'code_bpe' (SentencePiece BPE pieces for code, the
+  # model trained on the train split, spm_vocab_size pieces, saved in the
+  # workdir as spm.model; in-memory only: no cache_dir; lowercase=False);
+  # task='instruct': 'char' | 'code_bpe'
+  c.data.level = 'char'
   c.data.spm_vocab_size = 8000
   # files: a directory holding {train,valid,test} files (e.g. ptb.train.txt),
   # or a single text file that is split by `split_fractions`.
@@ -78,12 +79,30 @@ def base_config() -> ml_collections.ConfigDict:
   # than max_source_len / max_target_len tokens (0: no limit) in the train
   # split are cut ('truncate') or left out ('drop'), counted in the log.
   # max_pairs > 0: only the first pairs of each split (smoke runs).
+  # spm_model_type: SentencePiece 'unigram' | 'bpe' | 'code_bpe' (source code
+  # kept byte for byte: whitespace, newlines; needs data.lowercase=False).
+  # format 'code_instructions' (rnnlm_jax/data/code_instructions.py):
+  # docstring first paragraph -> function source without the docstring, from
+  # the stdlib (code_stdlib) and the installed packages named in
+  # code_packages, e.g. ('numpy',); split by file as the stdlib LM corpus;
+  # with_signature prefixes the instruction with 'def f(args) -> ret:';
+  # pairs outside the [min, max] characters (0 max: no limit) are left out.
+  # Use with tokenizer='sentencepiece', spm_model_type='code_bpe'.
+  # format 'instructions' (rnnlm_jax/data/instruction_files.py): Alpaca /
+  # Dolly JSON or JSONL files {stem}.jsonl|.json in data.path; record_format
+  # 'alpaca' (instruction, input, output) | 'dolly' (instruction, context,
+  # response); instruction_key / input_key / output_key override its keys.
   c.data.paired = ml_collections.ConfigDict(dict(
       format='files', source_lang='de', target_lang='en', source_key='',
       target_key='', tfds_name='', tfds_data_dir='',
       tfds_splits=('train', 'validation', 'test'), tokenizer='punct',
-      spm_vocab_size=8000, max_source_len=0, max_target_len=0,
-      length_policy='truncate', max_pairs=0))
+      spm_vocab_size=8000, spm_model_type='unigram', max_source_len=0,
+      max_target_len=0, length_policy='truncate', max_pairs=0,
+      code_stdlib=True, code_packages=(), with_signature=False,
+      min_instruction_chars=8, max_instruction_chars=1000,
+      min_response_chars=16, max_response_chars=2000,
+      record_format='alpaca', instruction_key='', input_key='',
+      output_key=''))
 
   # task='instruct' (rnnlm_jax/data/instruct.py): (instruction, response)
   # pairs read as data.paired says (format 'jsonl' with source_key /

@@ -78,15 +78,24 @@ def generate_ids(model, params, prompt_ids: np.ndarray, *, length: int,
   return np.asarray(tokens[0])
 
 
-def prompt_ids(prompt: str, vocab: data.Vocabulary, level: str) -> np.ndarray:
+def prompt_ids(prompt: str, vocab: data.Vocabulary, level: str,
+               tokenizer=None) -> np.ndarray:
   """Encodes a prompt without the end-of-line token tokenize() would append.
 
-  An empty prompt starts from the boundary token (<eos>, or '\\n' for chars),
-  i.e. the start of a new sentence or line.
+  An empty prompt starts from the boundary token (<eos>, or '\\n' for chars
+  and code_bpe), i.e. the start of a new sentence or line. tokenizer: the
+  run's SentencePiece model, needed for a code_bpe prompt.
   """
+  if level == 'code_bpe' and prompt:
+    if tokenizer is None:
+      raise ValueError("a prompt for a data.level='code_bpe' run needs its "
+                       'SentencePiece model (run_files.load_tokenizer)')
+    return data.piece_corpus.encode(prompt, tokenizer, vocab)
   tokens = prompt.split() if level == 'word' else list(prompt)
   if not tokens:
-    boundary = vocab.eos_id if vocab.eos_id is not None else vocab.id_of('\n')
+    # code_bpe: '\n' too; its vocab has an '<eos>' that the stream never holds
+    boundary = (vocab.eos_id if vocab.eos_id is not None and level == 'word'
+                else vocab.id_of('\n'))
     return np.asarray([boundary], np.int32)
   ids = vocab.encode(tokens)
   if np.all(ids == vocab.unk_id) and tokens != ['<unk>']:
@@ -94,11 +103,13 @@ def prompt_ids(prompt: str, vocab: data.Vocabulary, level: str) -> np.ndarray:
   return ids
 
 
-def sample_text(model, params, vocab: data.Vocabulary, level: str, gen) -> str:
+def sample_text(model, params, vocab: data.Vocabulary, level: str, gen,
+                tokenizer=None) -> str:
   """The prompt and `gen.length` sampled tokens, as text (gen: the config's
-  `generate` section)."""
+  `generate` section; tokenizer: see prompt_ids)."""
   ids = generate_ids(
-      model, params, prompt_ids(gen.prompt, vocab, level), length=gen.length,
+      model, params, prompt_ids(gen.prompt, vocab, level, tokenizer),
+      length=gen.length,
       temperature=gen.temperature, top_k=gen.top_k, top_p=gen.top_p, seed=gen.seed)
   return continuation_text(gen.prompt, ids, vocab, level)
 

@@ -16,6 +16,7 @@ With config.data.cache_dir set, the text is tokenized once (streaming) and
 later loads memory-map the ids (cache.py).
 """
 
+from rnnlm_jax.data import piece_corpus
 from rnnlm_jax.data.batching import Batch
 from rnnlm_jax.data.batching import bptt_windows
 from rnnlm_jax.data.batching import num_bptt_windows
@@ -27,6 +28,7 @@ from rnnlm_jax.data.loader import MODES
 from rnnlm_jax.data.loader import SOURCES
 from rnnlm_jax.data.paired import load_paired
 from rnnlm_jax.data.paired import PairedCorpus
+from rnnlm_jax.data.paired import read_pairs
 from rnnlm_jax.data.paired_batching import eval_batches
 from rnnlm_jax.data.paired_batching import pair_batches
 from rnnlm_jax.data.paired_batching import PairBatch
@@ -46,6 +48,7 @@ __all__ = [
     'Batch', 'Corpus', 'DataError', 'EOS', 'EpochPlan', 'InstructPlan', 'LEVELS', 'MODES', 'PairBatch', 'PairPlan',
     'PairedCorpus', 'SOURCES', 'SPLITS', 'UNK', 'Vocabulary', 'bptt_windows',
     'detokenize', 'eval_batches', 'load_corpus', 'load_paired',
-    'num_bptt_windows', 'num_sentence_batches', 'pair_batches',
+    'num_bptt_windows', 'num_sentence_batches', 'pair_batches', 'piece_corpus',
+    'read_pairs',
     'sentence_batches', 'tokenize',
 ]

@@ -51,6 +51,8 @@ class Corpus:
       np.memmap uint16 / uint32 when loaded from the corpus cache.
     fingerprint: md5 identifying the raw corpus (text/files + split rule).
     oracle_nll: synthetic only: {split: mean nats/token of the true model}.
+    tokenizer: level 'code_bpe' only: the SentencePiece tokenizer of the
+      pieces (encodes prompts).
   """
   name: str
   level: str
@@ -60,6 +62,7 @@ class Corpus:
   test: np.ndarray
   fingerprint: str
   oracle_nll: dict | None = None
+  tokenizer: object = None
 
   def split(self, name: str) -> np.ndarray:
     """The id stream of split `name` ('train' | 'valid' | 'test')."""

@@ -5,6 +5,7 @@ import numpy as np
 from rnnlm_jax import registry
 from rnnlm_jax.data import cache as cache_lib
 from rnnlm_jax.data import corpus as corpus_lib
+from rnnlm_jax.data import piece_corpus
 from rnnlm_jax.data import streaming
 from rnnlm_jax.data import text as text_lib
 from rnnlm_jax.data.corpus import Corpus, SPLITS
@@ -112,7 +113,34 @@ def _text_corpus(load_raw, stream_source):
     return Corpus(name=raw.name, level=level, vocab=vocab,
                   fingerprint=raw.fingerprint, **streams)
 
+  load.load_raw = load_raw  # the text itself, for data.level='code_bpe'
   return load
+
+
+def _piece_corpus(data_config, vocab: Vocabulary | None, spm_dir) -> Corpus:
+  """data.level='code_bpe': SentencePiece pieces (piece_corpus.py)."""
+  load_raw = getattr(SOURCES.get(data_config.source), 'load_raw', None)
+  if load_raw is None:
+    raise DataError(f"data.level='code_bpe' needs a text source; "
+                    f'data.source={data_config.source!r} is not one')
+  if data_config.cache_dir:
+    raise DataError("data.level='code_bpe' cannot use the corpus cache yet; "
+                    "set data.cache_dir=''")
+  if data_config.lowercase:
+    raise DataError("data.level='code_bpe' keeps code byte for byte; set "
+                    'data.lowercase=False')
+  if not spm_dir:
+    raise DataError("data.level='code_bpe' trains a SentencePiece model that "
+                    "lives in the run's workdir: pass load_corpus(..., "
+                    'spm_dir=workdir)')
+  raw = load_raw(data_config)
+  vocab, ids, fingerprint, tokenizer = piece_corpus.encode_corpus(
+      raw, spm_dir, int(_get(data_config, 'spm_vocab_size')), vocab)
+  caps = _caps(data_config)
+  streams = {s: corpus_lib.readonly(corpus_lib.cap_tokens(ids[s], caps[s]))
+             for s in SPLITS}
+  return Corpus(name=raw.name, level='code_bpe', vocab=vocab,
+                fingerprint=fingerprint, tokenizer=tokenizer, **streams)
 
 
 # data.source -> (data config, vocab or None) -> Corpus. A text source's own
@@ -131,7 +159,8 @@ SOURCES.register('tfds', _text_corpus(
 SOURCES.register('synthetic', _synthetic_corpus)
 
 
-def load_corpus(data_config, vocab: Vocabulary | None = None) -> Corpus:
+def load_corpus(data_config, vocab: Vocabulary | None = None,
+                spm_dir: str | None = None) -> Corpus:
   """Loads the corpus that `data_config` (the config's `data` section) names.
 
   Args:
@@ -139,6 +168,8 @@ def load_corpus(data_config, vocab: Vocabulary | None = None) -> Corpus:
       configs.base_config().data.
     vocab: encode with this vocabulary (e.g. restored with a checkpoint)
       instead of building one from the train split.
+    spm_dir: data.level='code_bpe' only: the directory (the run's workdir)
+      its SentencePiece model is saved to / reloaded from.
 
   Returns:
     A Corpus. The vocabulary is built from the whole train split, before the
@@ -148,4 +179,6 @@ def load_corpus(data_config, vocab: Vocabulary | None = None) -> Corpus:
     equal to the ones read from text.
   """
   _check_config(data_config)
+  if data_config.level == 'code_bpe':
+    return _piece_corpus(data_config, vocab, spm_dir)
   return SOURCES.get(data_config.source)(data_config, vocab)

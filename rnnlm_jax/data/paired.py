@@ -6,6 +6,8 @@
   for batch in pair_batches(src, tgt, 128, seed=0, epoch=0): ...
   corpus.decode_target(ids)              # -> detokenized str, for BLEU
   corpus.references['test']              # the raw target sentences
+  raw = read_pairs('instructions', path=..., record_format='alpaca')
+                                         # RawPairs: the strings, untokenized
 
 Source and target have separate vocabularies built from the training split,
 both starting with the specials '<pad>'=0, '<unk>'=1, '<bos>'=2, '<eos>'=3
@@ -22,6 +24,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from rnnlm_jax.data import code_instructions  # registers its format
+from rnnlm_jax.data import instruction_files  # registers its format
 from rnnlm_jax.data import paired_sources
 from rnnlm_jax.data import tokenizers as tok_lib
 from rnnlm_jax.data.corpus import md5_of, SPLITS
@@ -32,7 +36,9 @@ from rnnlm_jax.data.vocab import Vocabulary
 PAD, BOS = '<pad>', '<bos>'
 SPECIALS = (PAD, UNK, BOS, EOS)
 PAD_ID, UNK_ID, BOS_ID, EOS_ID = range(4)
-DATA_SOURCES = ('files', 'jsonl', 'tfds')
+# data.paired.format -> reader; DATA_SOURCES: the same registry (`in`,
+# iteration and names() list the formats registered so far).
+PAIR_FORMATS = DATA_SOURCES = paired_sources.PAIR_FORMATS
 LENGTH_POLICIES = ('truncate', 'drop')
 
 
@@ -43,8 +49,10 @@ def defaults() -> dict:
       split_stems=None, source_key='', target_key='', tfds_name='',
       tfds_data_dir='', tfds_splits=paired_sources.TFDS_SPLITS,
       tokenizer='punct', lowercase=True, spm_vocab_size=8000, spm_dir='',
+      spm_model_type='unigram',
       vocab_min_count=1, vocab_max_size=0, max_source_len=0,
-      max_target_len=0, length_policy='truncate', length_splits=('train',))
+      max_target_len=0, length_policy='truncate', length_splits=('train',),
+      **code_instructions.defaults(), **instruction_files.defaults())
 
 
 # eq=False: a generated __eq__ would compare numpy arrays elementwise.
@@ -64,6 +72,7 @@ class PairedCorpus:
     fingerprint: md5 of the raw pairs and every setting that changes ids.
     truncated, dropped: {split: number of pairs} cut or removed by the
       max_source_len / max_target_len policy.
+    info: the reader's RawPairs.info (e.g. code extraction counts).
   """
   name: str
   source_lang: str
@@ -78,6 +87,7 @@ class PairedCorpus:
   fingerprint: str
   truncated: Mapping[str, int]
   dropped: Mapping[str, int]
+  info: Mapping = dataclasses.field(default_factory=dict)
 
   @property
   def vocab(self) -> Vocabulary:
@@ -158,9 +168,6 @@ def check_specials(vocab: Vocabulary, where: str) -> Vocabulary:
 
 
 def _check_settings(s: dict) -> None:
-  if s['data_source'] not in DATA_SOURCES:
-    raise DataError(f"data.data_source={s['data_source']!r} is not one of "
-                    f'{DATA_SOURCES}')
   if (not s['source_lang'] or not s['target_lang']
       or s['source_lang'] == s['target_lang']):
     raise DataError(f"data.source_lang={s['source_lang']!r} and "
@@ -169,6 +176,13 @@ def _check_settings(s: dict) -> None:
   if s['tokenizer'] not in tok_lib.TOKENIZERS:
     raise DataError(f"data.tokenizer={s['tokenizer']!r} is not one of "
                     f'{tok_lib.TOKENIZERS}')
+  if s['spm_model_type'] not in tok_lib.MODEL_TYPES:
+    raise DataError(f"data.spm_model_type={s['spm_model_type']!r} is not one "
+                    f'of {tok_lib.MODEL_TYPES}')
+  if s['spm_model_type'] == 'code_bpe' and s['lowercase']:
+    raise DataError("data.spm_model_type='code_bpe' keeps code byte for byte "
+                    'but data.lowercase=True would lower-case it; set '
+                    'data.lowercase=False')
   if s['length_policy'] not in LENGTH_POLICIES:
     raise DataError(f"data.length_policy={s['length_policy']!r} is not one of "
                     f'{LENGTH_POLICIES}')
@@ -185,17 +199,28 @@ def _check_settings(s: dict) -> None:
                     f"and data.vocab_max_size={s['vocab_max_size']} >= 0")
 
 
-def _read(s: dict) -> paired_sources.RawPairs:
-  if s['data_source'] == 'files':
-    return paired_sources.load_files(s['path'], s['source_lang'],
-                                     s['target_lang'], s['split_stems'])
-  if s['data_source'] == 'jsonl':
-    return paired_sources.load_jsonl(
-        s['path'], s['source_key'] or s['source_lang'],
-        s['target_key'] or s['target_lang'], s['split_stems'])
-  return paired_sources.load_tfds(s['tfds_name'], s['tfds_data_dir'],
-                                  s['source_lang'], s['target_lang'],
-                                  s['tfds_splits'])
+def _merged(data_source: str, settings: dict) -> dict:
+  """defaults() updated by `settings`; unknown keys and formats: DataError."""
+  unknown = sorted(set(settings) - set(defaults()))
+  if unknown:
+    raise DataError(f'unknown paired data setting(s) {unknown}; known: '
+                    f'{sorted(defaults())}')
+  if data_source not in PAIR_FORMATS:
+    raise DataError(PAIR_FORMATS.unknown(data_source))
+  return dict(defaults(), data_source=data_source, **settings)
+
+
+def read_pairs(data_source: str = 'files', **settings
+               ) -> paired_sources.RawPairs:
+  """The raw (untokenized) pairs of format `data_source` (a PAIR_FORMATS
+  name), read with `settings` (keys of defaults(); those the format does not
+  use are ignored).
+
+  Returns RawPairs: {split: list of str} source (for instructions: the
+  prompt) and target (the response), a fingerprint and the reader's info.
+  """
+  s = _merged(data_source, settings)
+  return PAIR_FORMATS.get(data_source)(s)
 
 
 def _tokenizer(s: dict, lang: str, train_sentences: Sequence[str]):
@@ -207,7 +232,7 @@ def _tokenizer(s: dict, lang: str, train_sentences: Sequence[str]):
   # Reloaded when resuming (or in a later run with the same workdir).
   return tok_lib.load_or_train_sentencepiece(
       train_sentences, s['spm_dir'], f'spm.{lang}', s['spm_vocab_size'],
-      lowercase=s['lowercase'])
+      lowercase=s['lowercase'], model_type=s['spm_model_type'])
 
 
 def _build_vocab(s: dict, tokenizer, train_tokens) -> Vocabulary:
@@ -277,8 +302,10 @@ def load_paired(data_source: str = 'files', *, vocabs=None,
   """Reads, tokenizes and encodes the pairs that the settings name.
 
   Args:
-    data_source: 'files' (parallel `{stem}.{lang}[.gz]` files in `path`),
-      'jsonl' (`{stem}.jsonl[.gz]` in `path`) or 'tfds'.
+    data_source: a PAIR_FORMATS name: 'files' (parallel `{stem}.{lang}[.gz]`
+      files in `path`), 'jsonl' (`{stem}.jsonl[.gz]` in `path`), 'tfds',
+      'code_instructions' (docstring -> function pairs, code_instructions.py)
+      or 'instructions' (Alpaca / Dolly files, instruction_files.py).
     vocabs: (source, target) Vocabulary to encode with (resuming, see
       load_vocabs); None builds both from the train split.
     **settings: any key of defaults():
@@ -291,24 +318,24 @@ def load_paired(data_source: str = 'files', *, vocabs=None,
       tokenizer: 'punct' | 'sentencepiece'; lowercase: lower-case first.
       spm_vocab_size, spm_dir: SentencePiece pieces per language and the
         directory the models are saved to / reloaded from (the workdir).
+      spm_model_type: 'unigram' | 'bpe' | 'code_bpe' (code: byte for byte,
+        with lowercase=False).
+      the code_instructions and instruction_files settings: see their
+        defaults().
       vocab_min_count, vocab_max_size: Vocabulary.build options (punct).
       max_source_len, max_target_len: longest row, '<eos>' included; 0 = any.
       length_policy: 'truncate' | 'drop' pairs over a limit, in the splits
         listed in length_splits (default train only, so that every eval
         pair is scored).
   """
-  unknown = sorted(set(settings) - set(defaults()))
-  if unknown:
-    raise DataError(f'unknown paired data setting(s) {unknown}; known: '
-                    f'{sorted(defaults())}')
-  s = dict(defaults(), data_source=data_source, **settings)
+  s = _merged(data_source, settings)
   for key in ('spm_vocab_size', 'vocab_min_count', 'vocab_max_size',
               'max_source_len', 'max_target_len'):
     s[key] = int(s[key])
   s['length_splits'] = tuple(s['length_splits'])
   s['lowercase'] = bool(s['lowercase'])
   _check_settings(s)
-  raw = _read(s)
+  raw = PAIR_FORMATS.get(data_source)(s)
   langs = (s['source_lang'], s['target_lang'])
   sides = (raw.source, raw.target)
   toks = [_tokenizer(s, lang, side['train'])
@@ -332,4 +359,4 @@ def load_paired(data_source: str = 'files', *, vocabs=None,
       source_vocab=vocabs[0], target_vocab=vocabs[1],
       source_tokenizer=toks[0], target_tokenizer=toks[1], source=source,
       target=target, references=refs, fingerprint=fingerprint,
-      truncated=truncated, dropped=dropped)
+      truncated=truncated, dropped=dropped, info=dict(raw.info))

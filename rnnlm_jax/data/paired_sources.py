@@ -12,6 +12,10 @@ input is a one-line DataError naming the file and line:
   * TFDS: a translation dataset such as 'wmt14_translate/de-en', whose
     features are the language codes; tensorflow_datasets is imported lazily
     (by sources/tfds.py), only when this reader is used.
+
+PAIR_FORMATS maps the config value data.paired.format to a reader
+`(settings dict) -> RawPairs` (settings: paired.defaults() keys); other
+modules register further formats (code_instructions.py, instruction_files.py).
 """
 
 import dataclasses
@@ -22,6 +26,7 @@ import pathlib
 import zlib
 from typing import Mapping, Sequence
 
+from rnnlm_jax import registry
 from rnnlm_jax.data import text as text_lib
 from rnnlm_jax.data.corpus import md5_of, SPLITS
 from rnnlm_jax.data.errors import DataError
@@ -46,11 +51,15 @@ class RawPairs:
     name: corpus name, e.g. 'multi30k' or 'tfds:wmt14_translate/de-en'.
     source, target: {split: list of sentences}, equal lengths per split.
     fingerprint: md5 of the sentences and where they came from.
+    info: what the reader wants to report beside the pairs (JSON-able),
+      e.g. counts and versions of the code a code corpus was extracted from;
+      carried into PairedCorpus.info and the run's results.
   """
   name: str
   source: Mapping[str, list]
   target: Mapping[str, list]
   fingerprint: str
+  info: Mapping = dataclasses.field(default_factory=dict)
 
 
 def split_stems(overrides: Mapping | None = None) -> dict[str, tuple]:
@@ -107,7 +116,7 @@ def check_no_empty(lines: Sequence[str], where: str) -> None:
                       'hold a sentence (remove the pair from both files)')
 
 
-def _existing(directory: pathlib.Path, stem: str, suffix: str):
+def existing_file(directory: pathlib.Path, stem: str, suffix: str):
   """The file {stem}.{suffix} or {stem}.{suffix}.gz, or None; both: error."""
   plain = directory / f'{stem}.{suffix}'
   packed = directory / f'{stem}.{suffix}.gz'
@@ -147,7 +156,7 @@ def resolve_stem(directory: pathlib.Path, split: str, candidates: Sequence[str],
                   f'{present}); set data.split_stems or data.path')
 
 
-def _directory(path: str) -> pathlib.Path:
+def data_directory(path: str) -> pathlib.Path:
   if not path:
     raise DataError('data.path is empty; set it to the directory of the '
                     'parallel files')
@@ -161,13 +170,13 @@ def _directory(path: str) -> pathlib.Path:
 def load_files(path: str, source_lang: str, target_lang: str,
                stems: Mapping | None = None) -> RawPairs:
   """Parallel text files `{stem}.{lang}[.gz]` of directory `path`."""
-  directory = _directory(path)
+  directory = data_directory(path)
   stems = split_stems(stems)
   source, target, parts = {}, {}, ['files']
   for split in SPLITS:
     stem = resolve_stem(directory, split, stems[split], source_lang)
-    src_path = _existing(directory, stem, source_lang)
-    tgt_path = _existing(directory, stem, target_lang)
+    src_path = existing_file(directory, stem, source_lang)
+    tgt_path = existing_file(directory, stem, target_lang)
     if tgt_path is None:
       raise DataError(f'{directory / f"{stem}.{target_lang}"}[.gz] does not '
                       f'exist: {src_path.name} has no {target_lang!r} side')
@@ -204,14 +213,14 @@ def _lookup(obj, key: str, where: str) -> str:
 def load_jsonl(path: str, source_key: str, target_key: str,
                stems: Mapping | None = None) -> RawPairs:
   """JSONL files `{stem}.jsonl[.gz]`, sentences under source/target_key."""
-  directory = _directory(path)
+  directory = data_directory(path)
   if not source_key or not target_key:
     raise DataError(f'data.source_key={source_key!r} and data.target_key='
                     f'{target_key!r} must name the JSON keys of the sentences')
   stems = split_stems(stems)
   source, target, parts = {}, {}, ['jsonl', source_key, target_key]
   for split in SPLITS:
-    file = _existing(directory, resolve_stem(directory, split, stems[split],
+    file = existing_file(directory, resolve_stem(directory, split, stems[split],
                                              'jsonl'), 'jsonl')
     lines = read_lines(file)
     check_no_empty(lines, str(file))
@@ -260,3 +269,16 @@ def load_tfds(name: str, data_dir: str, source_lang: str, target_lang: str,
     parts += [ours, '\n'.join(src), '\n'.join(tgt)]
   return RawPairs(name=f'tfds:{name}', source=source, target=target,
                   fingerprint=md5_of(parts))
+
+
+# data.paired.format -> (settings dict, the keys of paired.defaults()) ->
+# RawPairs.
+PAIR_FORMATS = registry.Registry('data.paired.format')
+PAIR_FORMATS.register('files', lambda s: load_files(
+    s['path'], s['source_lang'], s['target_lang'], s['split_stems']))
+PAIR_FORMATS.register('jsonl', lambda s: load_jsonl(
+    s['path'], s['source_key'] or s['source_lang'],
+    s['target_key'] or s['target_lang'], s['split_stems']))
+PAIR_FORMATS.register('tfds', lambda s: load_tfds(
+    s['tfds_name'], s['tfds_data_dir'], s['source_lang'], s['target_lang'],
+    s['tfds_splits']))

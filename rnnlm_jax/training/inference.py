@@ -66,8 +66,10 @@ def generate(config: ml_collections.ConfigDict, workdir: str,
     from rnnlm_jax.training import instruct  # pylint: disable=import-outside-toplevel
     return instruct.respond(model, state.params, dataset, config.generate.prompt,
                             length=config.generate.length)
+  tokenizer = (run_files.load_tokenizer(workdir)
+               if config.data.level == 'code_bpe' else None)
   return sampling.sample_text(model, state.params, dataset.vocab, config.data.level,
-                              config.generate)
+                              config.generate, tokenizer)
 
 
 def translate(config: ml_collections.ConfigDict, workdir: str,

@@ -30,7 +30,7 @@ from rnnlm_jax import data, models, sampling
 from rnnlm_jax.data import instruct as instruct_data
 from rnnlm_jax.data import paired, paired_sources
 from rnnlm_jax.data import tokenizers as tok_lib
-from rnnlm_jax.training import parallel, run_files, scoring, tasks
+from rnnlm_jax.training import parallel, run_files, scoring, tasks, translation
 from rnnlm_jax.training.steps import eval_step
 
 SHOW_EXAMPLES = 2
@@ -38,20 +38,10 @@ SHOW_EXAMPLES = 2
 
 def _read_pairs(config) -> paired_sources.RawPairs:
   """The (instruction, response) pairs: source = instructions, target =
-  responses, as any RawPairs reader returns them. Uses the seq2seq readers
-  ('files', 'jsonl', 'tfds') with the data.paired keys; a dedicated
-  instruction reader plugs in here."""
-  d, p = config.data, config.data.paired
-  settings = dict(
-      paired.defaults(), data_source=p.format, path=d.path,
-      source_lang=p.source_lang, target_lang=p.target_lang,
-      source_key=p.source_key, target_key=p.target_key,
-      tfds_name=p.tfds_name, tfds_data_dir=p.tfds_data_dir,
-      tfds_splits=tuple(p.tfds_splits))
-  if settings['data_source'] not in paired.DATA_SOURCES:
-    raise data.DataError(f'data.paired.format={p.format!r} is not one of '
-                         f'{paired.DATA_SOURCES}')
-  return paired._read(settings)  # pylint: disable=protected-access
+  responses, from any data.paired.format reader (paired.PAIR_FORMATS:
+  'code_instructions', 'instructions', 'jsonl', 'files', 'tfds')."""
+  return paired.read_pairs(config.data.paired.format,
+                           **translation.paired_settings(config, None))
 
 
 def load_vocabs(config, workdir: str) -> instruct_data.Codec:

@@ -3,6 +3,8 @@
 Layout (all written by process 0):
   config.json       the resolved config of the run
   vocab.json        the vocabulary (ids are what the checkpoints were trained on)
+  spm.model         data.level='code_bpe': its SentencePiece model (+ .vocab,
+                    .json training record); load_tokenizer(workdir)
   checkpoints/      Orbax, latest N      best/   Orbax, best by validation
   metrics.jsonl     one line per log/eval  tensorboard/  the same, for TensorBoard
   results.json      final valid/test numbers   samples.txt  generated text
@@ -122,7 +124,8 @@ def load_corpus(config: ml_collections.ConfigDict, workdir: str) -> data.Corpus:
   copied into the workdir."""
   vocab_path = epath.Path(workdir) / 'vocab.json'
   adopted = adopted_from(workdir) is not None
-  corpus = data.load_corpus(config.data, load_vocab(workdir) if adopted else None)
+  corpus = data.load_corpus(config.data, load_vocab(workdir) if adopted else None,
+                           spm_dir=workdir)
   exists = vocab_path.exists() and (adopted or has_started(workdir))
   if exists and not adopted:
     saved = load_vocab(workdir)
@@ -149,6 +152,12 @@ def load_vocab(workdir: str) -> data.Vocabulary:
   if not vocab_path.exists():
     raise FileNotFoundError(f'{vocab_path} is missing: is {workdir} a training run?')
   return data.Vocabulary.load(vocab_path)
+
+
+def load_tokenizer(workdir: str):
+  """The SentencePiece tokenizer of a data.level='code_bpe' run (its
+  spm.model); ids are vocab.json's: piece_corpus.vocabulary(tokenizer)."""
+  return data.piece_corpus.load_tokenizer(workdir)
 
 
 def write_json(workdir: str, name: str, value: Any) -> None:

@@ -71,7 +71,8 @@ TASKS.register('lm', Task(
                                                         len(corpus.vocab)),
     score=_lm_score,
     show=lambda model, params, corpus, config: sampling.sample_text(
-        model, params, corpus.vocab, corpus.level, config.generate)))
+        model, params, corpus.vocab, corpus.level, config.generate,
+        getattr(corpus, 'tokenizer', None))))
 
 
 def get(config) -> Task:

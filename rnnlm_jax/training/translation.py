@@ -33,7 +33,7 @@ from rnnlm_jax.training import parallel, run_files, scoring, tasks
 from rnnlm_jax.training.steps import eval_step
 
 
-def _settings(config, workdir: str | None) -> dict[str, Any]:
+def paired_settings(config, workdir: str | None) -> dict[str, Any]:
   """load_paired's keyword settings from the config."""
   d, p = config.data, config.data.paired
   settings = dict(
@@ -44,7 +44,15 @@ def _settings(config, workdir: str | None) -> dict[str, Any]:
       lowercase=bool(d.lowercase), spm_vocab_size=p.spm_vocab_size,
       vocab_min_count=d.vocab_min_count, vocab_max_size=d.vocab_max_size,
       max_source_len=p.max_source_len, max_target_len=p.max_target_len,
-      length_policy=p.length_policy)
+      length_policy=p.length_policy, spm_model_type=p.spm_model_type,
+      code_stdlib=bool(p.code_stdlib), code_packages=tuple(p.code_packages),
+      with_signature=bool(p.with_signature),
+      min_instruction_chars=p.min_instruction_chars,
+      max_instruction_chars=p.max_instruction_chars,
+      min_response_chars=p.min_response_chars,
+      max_response_chars=p.max_response_chars, record_format=p.record_format,
+      instruction_key=p.instruction_key, input_key=p.input_key,
+      output_key=p.output_key)
   if workdir is not None:
     settings['spm_dir'] = workdir  # SentencePiece models live with the run
   return settings
@@ -58,7 +66,7 @@ def load_data(config, workdir: str) -> paired.PairedCorpus:
             if started else None)
   parallel.sync('rnnlm_jax.translation.vocab.read')
   corpus = paired.load_paired(p.format, vocabs=vocabs,
-                              **_settings(config, workdir))
+                              **paired_settings(config, workdir))
   if p.max_pairs:  # the vocabularies stay those of the whole train split
     cap = lambda per_split: {k: v[:p.max_pairs] for k, v in per_split.items()}
     corpus = dataclasses.replace(corpus, source=cap(corpus.source),
@@ -149,6 +157,9 @@ def bleu_results(params, model, corpus, config, workdir: str) -> dict[str, Any]:
       scores = bleu.corpus_bleu(hypotheses, corpus.references[split])
       results.update({f'{split}_{name}_{k}': v
                       for k, v in scores._asdict().items()})
+      # Share of outputs equal to the reference (code: the exact function).
+      results[f'{split}_{name}_exact_match'] = float(np.mean(
+          [h == r for h, r in zip(hypotheses, corpus.references[split])]))
       logging.info('%s %s: BLEU %.2f (lower-cased %.2f) chrF %.2f  %s', split,
                    name, scores.bleu, scores.bleu_lowercase, scores.chrf,
                    scores.bleu_signature)
@@ -157,6 +168,7 @@ def bleu_results(params, model, corpus, config, workdir: str) -> dict[str, Any]:
             '\n'.join(hypotheses) + '\n')
   results['length_penalty'] = t.length_penalty
   results['beam_size'] = t.beam_size
+  results['data_info'] = dict(corpus.info)  # e.g. code extraction counts
   if jax.process_index() == 0:
     _attention_pngs(params, model, corpus, config, workdir)
   return results
