@@ -44,19 +44,29 @@ def tiny(kind: str, vocab: int = 12, eos_bias: float | None = None):
   return model, params
 
 
+WIDTH = 16  # the naive references read every sequence padded to this
+
+
 @functools.partial(jax.jit, static_argnames=('model',))
-def _log_probs(model, params, tokens):
-  """Log-probs [T, V] of the model reading `tokens` [T] from scratch."""
+def _padded_log_probs(model, params, tokens):
   logits, _ = model.apply({'params': params}, tokens[None],
                           model.initial_carry(1), train=False)
   return jax.nn.log_softmax(logits[0], axis=-1)
+
+
+def _log_probs(model, params, tokens):
+  """Log-probs [T, V] of the model reading `tokens` [T] from scratch (padded
+  after the end, which a causal model does not look at: one compile)."""
+  padded = np.zeros(WIDTH, np.int32)
+  padded[:len(tokens)] = tokens
+  return np.asarray(_padded_log_probs(model, params, jnp.asarray(padded)))[:len(tokens)]
 
 
 def naive_greedy(model, params, prompt, max_len):
   """Argmax continuation, re-reading the whole prefix at every step."""
   seq, log_prob = list(prompt), 0.0
   for _ in range(max_len):
-    log_probs = np.asarray(_log_probs(model, params, jnp.asarray(seq)))[-1]
+    log_probs = _log_probs(model, params, seq)[-1]
     token = int(np.argmax(log_probs))
     seq.append(token)
     log_prob += log_probs[token]
@@ -68,7 +78,7 @@ def naive_greedy(model, params, prompt, max_len):
 def sequence_log_prob(model, params, prompt, output):
   """log p(output | prompt), output ids (eos included if it ended)."""
   seq = np.concatenate([prompt, output]).astype(np.int32)
-  log_probs = np.asarray(_log_probs(model, params, jnp.asarray(seq)))
+  log_probs = _log_probs(model, params, seq)
   rows = np.arange(len(prompt) - 1, len(seq) - 1)
   return float(np.sum(log_probs[rows, seq[len(prompt):]]))
 
