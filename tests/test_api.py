@@ -77,6 +77,8 @@ def test_generate_with_an_instruction_is_respond_text(trained, tmp_path):
         method, max_len=config.generate.length, beam_size=3)
     assert inference.generate(config, workdir, instruction='s1 s2',
                               beam=beam) == expected
+    assert run.respond('s1 s2', method, max_len=config.generate.length,
+                       beam_size=3) == expected
   with pytest.raises(ValueError, match='exclude each other'):
     inference.respond(config, workdir, 's1', beam=2, top_p=0.5)
 
@@ -90,7 +92,7 @@ def test_generate_with_an_instruction_is_respond_text(trained, tmp_path):
       '  c.eval.test_batch_size = 1\n'
       '  return c\n')
   out = cli('generate', '--config', str(config_file), '--workdir', workdir,
-            '--instruction=s1 s2', '--top_p=0.9', '--seed=3').stdout
+            '--instruction=s1 s2', '--top_p=0.9', '--seed=3', '--length=9').stdout
   assert out.rstrip('\n') == responses.respond_text(
       run.model, run.params, run.dataset.vocab, 'word', 's1 s2', template,
-      'top_p', max_len=config.generate.length, top_p=0.9, seed=3)
+      'top_p', max_len=9, top_p=0.9, seed=3)

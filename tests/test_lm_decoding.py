@@ -90,19 +90,24 @@ MODELS = ['lstm', 'transformer']
 def test_greedy_is_the_argmax_step_by_step(kind):
   model, params = tiny(kind)
   max_len = 6
-  got = lm_decoding.respond_scored(model, params, PROMPTS, max_len=max_len,
-                                   eos_id=EOS, batch_size=4, length_penalty=0.0)
-  assert {r.ended for r in got} == {True, False}  # both ways of ending occur
-  for prompt, response in zip(PROMPTS, got):
-    ids, log_prob = naive_greedy(model, params, prompt, max_len)
-    expected = ids[:-1] if response.ended else ids
-    np.testing.assert_array_equal(response.ids, expected)
-    assert response.log_prob == pytest.approx(log_prob, rel=1e-4)
-    assert response.score == pytest.approx(log_prob, rel=1e-4)  # alpha 0
+  naive = [naive_greedy(model, params, prompt, max_len) for prompt in PROMPTS]
+  # batch_size 4: one mixed batch (pads after the short prompts); 1: each
+  # alone (the longest read partly in one call).
+  for batch_size in (4, 1):
+    got = lm_decoding.respond_scored(model, params, PROMPTS, max_len=max_len,
+                                     eos_id=EOS, batch_size=batch_size,
+                                     length_penalty=0.0)
+    assert {r.ended for r in got} == {True, False}  # both ways of ending occur
+    for response, (ids, log_prob) in zip(got, naive):
+      ended = ids[-1] == EOS
+      assert response.ended == ended
+      np.testing.assert_array_equal(response.ids, ids[:-1] if ended else ids)
+      assert response.log_prob == pytest.approx(log_prob, rel=1e-4)
+      assert response.score == pytest.approx(log_prob, rel=1e-4)  # alpha 0
 
 
 @pytest.mark.parametrize('kind', MODELS)
-@pytest.mark.parametrize('method', ['greedy', 'beam', 'top_p'])
+@pytest.mark.parametrize('method', ['beam', 'top_p'])  # greedy: the test above
 def test_a_prompt_alone_equals_it_in_a_mixed_batch(kind, method):
   model, params = tiny(kind)
   options = dict(method=method, max_len=5, eos_id=EOS, beam_size=3, top_p=0.8,
