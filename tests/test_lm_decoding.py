@@ -172,6 +172,21 @@ def test_top_p_near_zero_is_greedy_and_one_varies_with_the_seed():
   assert len(draws) > 1
 
 
+def test_a_transformer_memory_shorter_than_the_prompt_slides(caplog):
+  model, params = tiny('transformer')
+  model = model.clone(memory_len=4)  # the same params: memory is not one
+  prompts = PROMPTS + [np.arange(1, 9, dtype=np.int32)]
+  options = dict(max_len=5, eos_id=EOS)
+  together = lm_decoding.respond_scored(model, params, prompts, batch_size=5,
+                                        **options)
+  # Alone, a prompt of 8 (one bucket) would be read whole in one call, where
+  # its last token saw all 8; one by one, as in the batch, it sees 4 + 1.
+  alone = lm_decoding.respond_scored(model, params, prompts[-1:], **options)
+  np.testing.assert_array_equal(alone[0].ids, together[-1].ids)
+  assert alone[0].log_prob == pytest.approx(together[-1].log_prob, rel=1e-5)
+  assert 'sliding window of 4 tokens' in caplog.text
+
+
 def test_bad_input_is_a_one_line_error():
   model, params = tiny('lstm')
   respond = functools.partial(lm_decoding.respond, model, params, max_len=4,
