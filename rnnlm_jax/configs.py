@@ -118,6 +118,12 @@ def base_config() -> ml_collections.ConfigDict:
       template='### Instruction:\n{instruction}\n### Response:\n',
       max_len=256, pad_multiple=8))
 
+  # task='instruct': prompt + response rows. template: the prompt around an
+  # instruction ('{instruction}' is replaced by it, other braces are kept);
+  # max_len: most tokens of a row.
+  c.data.instruct = ml_collections.ConfigDict(dict(
+      template='### Instruction:\n{instruction}\n### Response:\n', max_len=512))
+
   # --- model ------------------------------------------------------------
   c.model = ml_collections.ConfigDict()
   # 'rnn' (RecurrentLM, the keys below) | 'transformer' (TransformerLM: a

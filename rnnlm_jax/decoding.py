@@ -59,7 +59,7 @@ def length_penalty_factor(length: jax.Array, alpha: float) -> jax.Array:
   return ((5.0 + jnp.asarray(length, jnp.float32)) / 6.0) ** alpha
 
 
-def _check(max_len: int, length_penalty: float, beam_size: int = 1) -> None:
+def check_arguments(max_len: int, length_penalty: float, beam_size: int = 1) -> None:
   if max_len < 1:
     raise ValueError(f'max_len={max_len} must be >= 1')
   if beam_size < 1:
@@ -88,7 +88,7 @@ def greedy(model, params, source: jax.Array, source_mask: jax.Array,
   length_penalty only changes the reported `score` (compare with
   beam_search's).
   """
-  _check(max_len, length_penalty)
+  check_arguments(max_len, length_penalty)
   return _greedy(model, params, source, source_mask, max_len, bos_id, eos_id,
                  length_penalty)
 
@@ -125,8 +125,9 @@ def _greedy(model, params, source, source_mask, max_len, bos_id, eos_id,
   return Hypotheses(tokens, score, log_prob, length)
 
 
-class _Beams(NamedTuple):
-  """The while_loop state of beam_search (B sentences, K beams, L steps)."""
+class Beams(NamedTuple):
+  """The while_loop state of a beam search (B sentences, K beams, L steps);
+  shared with the decoder-only LM's (lm_decoding.py)."""
   step: jax.Array         # int32 []
   state: Any              # decoder carry, leaves [B*K, H]
   tokens: jax.Array       # int32 [B, K, L] live hypotheses
@@ -145,9 +146,9 @@ def _gather(x: jax.Array, index: jax.Array) -> jax.Array:
   return jnp.take_along_axis(x, index, axis=1)
 
 
-def _beam_step(beams: _Beams, log_probs: jax.Array, state: Any, *,
-               beam_size: int, max_len: int, eos_id: int,
-               length_penalty: float) -> _Beams:
+def beam_step(beams: Beams, log_probs: jax.Array, state: Any, *,
+              beam_size: int, max_len: int, eos_id: int,
+              length_penalty: float) -> Beams:
   """Extends the live beams by one token; log_probs [B, K, V], state the
   carry after this step (leaves [B*K, H])."""
   batch, k, vocab = log_probs.shape
@@ -177,9 +178,38 @@ def _beam_step(beams: _Beams, log_probs: jax.Array, state: Any, *,
   parent = _gather(beam, alive)  # [B, K] index of the beam each continues
   rows = (jnp.arange(batch)[:, None] * k + parent).reshape(-1)
   state = jax.tree.map(lambda c: c[rows], state)
-  return _Beams(i + 1, state, _gather(seqs, alive), log_prob,
-                _gather(token, alive), done_tokens, done_score, done_log_prob,
-                done_length, beams.num_done + jnp.sum(ends, axis=1))
+  return Beams(i + 1, state, _gather(seqs, alive), log_prob,
+               _gather(token, alive), done_tokens, done_score, done_log_prob,
+               done_length, beams.num_done + jnp.sum(ends, axis=1))
+
+
+def initial_beams(state: Any, batch: int, beam_size: int, max_len: int,
+                  first_token: int) -> Beams:
+  """The beams before the first step: state leaves [B*K, ...] (beam j of
+  sentence b is row b*K + j), one live hypothesis per sentence (the others at
+  NEG, so the K hypotheses stay distinct), `first_token` fed next."""
+  k = beam_size
+  empty = jnp.full((batch, k, max_len), PAD_ID, jnp.int32)
+  return Beams(
+      step=jnp.int32(0), state=state, tokens=empty,
+      log_prob=jnp.full((batch, k), NEG, jnp.float32).at[:, 0].set(0.0),
+      last=jnp.full((batch, k), first_token, jnp.int32), done_tokens=empty,
+      done_score=jnp.full((batch, k), NEG, jnp.float32),
+      done_log_prob=jnp.full((batch, k), NEG, jnp.float32),
+      done_length=jnp.zeros((batch, k), jnp.int32),
+      num_done=jnp.zeros((batch,), jnp.int32))
+
+
+def beams_running(beams: Beams, max_len: int) -> jax.Array:
+  """The while_loop condition: steps left and a sentence not done."""
+  k = beams.log_prob.shape[1]
+  return (beams.step < max_len) & ~jnp.all(beams.num_done >= k)
+
+
+def best_hypotheses(beams: Beams) -> Hypotheses:
+  """The best finished hypothesis of each sentence."""
+  return Hypotheses(beams.done_tokens[:, 0], beams.done_score[:, 0],
+                    beams.done_log_prob[:, 0], beams.done_length[:, 0])
 
 
 def beam_search(model, params, source: jax.Array, source_mask: jax.Array,
@@ -187,7 +217,7 @@ def beam_search(model, params, source: jax.Array, source_mask: jax.Array,
                 length_penalty: float = 0.6) -> Hypotheses:
   """Beam search (see the module docstring): source int [B, S],
   source_mask [B, S] -> the best Hypotheses of each sentence."""
-  _check(max_len, length_penalty, beam_size)
+  check_arguments(max_len, length_penalty, beam_size)
   return _beam_search(model, params, source, source_mask, beam_size, max_len,
                       bos_id, eos_id, length_penalty)
 
@@ -200,29 +230,18 @@ def _beam_search(model, params, source, source_mask, beam_size, max_len,
   memory = _encode(model, params, source, source_mask)
   # Beam j of sentence b is row b*K + j.
   memory = jax.tree.map(lambda x: jnp.repeat(x, k, axis=0), memory)
-  empty = jnp.full((batch, k, max_len), PAD_ID, jnp.int32)
-  beams = _Beams(
-      step=jnp.int32(0), state=memory.state, tokens=empty,
-      log_prob=jnp.full((batch, k), NEG, jnp.float32).at[:, 0].set(0.0),
-      last=jnp.full((batch, k), bos_id, jnp.int32), done_tokens=empty,
-      done_score=jnp.full((batch, k), NEG, jnp.float32),
-      done_log_prob=jnp.full((batch, k), NEG, jnp.float32),
-      done_length=jnp.zeros((batch, k), jnp.int32),
-      num_done=jnp.zeros((batch,), jnp.int32))
+  beams = initial_beams(memory.state, batch, k, max_len, bos_id)
 
   def body(beams):
     log_probs, state = _log_probs(model, params, memory, beams.state,
                                   beams.last.reshape(-1))
-    return _beam_step(beams, log_probs.reshape(batch, k, -1), state,
-                      beam_size=k, max_len=max_len, eos_id=eos_id,
-                      length_penalty=length_penalty)
+    return beam_step(beams, log_probs.reshape(batch, k, -1), state,
+                     beam_size=k, max_len=max_len, eos_id=eos_id,
+                     length_penalty=length_penalty)
 
-  def cond(beams):
-    return (beams.step < max_len) & ~jnp.all(beams.num_done >= k)
-
-  beams = jax.lax.while_loop(cond, body, beams)
-  return Hypotheses(beams.done_tokens[:, 0], beams.done_score[:, 0],
-                    beams.done_log_prob[:, 0], beams.done_length[:, 0])
+  beams = jax.lax.while_loop(lambda beams: beams_running(beams, max_len), body,
+                             beams)
+  return best_hypotheses(beams)
 
 
 def output_lengths(tokens: jax.Array, eos_id: int) -> jax.Array:

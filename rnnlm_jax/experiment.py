@@ -5,6 +5,7 @@ r"""Command line: train / eval / generate an experiment.
       --config.train.num_epochs=1 --workdir /tmp/zs
   python -m rnnlm_jax.experiment eval --config ... [--split test] [--checkpoint best]
   python -m rnnlm_jax.experiment generate --config ... --prompt 'the ' --length 300
+  python -m rnnlm_jax.experiment generate --config ... --instruction 'Add two numbers.' [--beam 5 | --top_p 0.9]
   python -m rnnlm_jax.experiment sweep experiments/ablation_cells [--smoke]
 
 The default workdir is `workdir/` inside the experiment's folder. Running the
@@ -36,11 +37,15 @@ _SPLIT = flags.DEFINE_enum('split', 'test', ['train', 'valid', 'test'],
 _CHECKPOINT = flags.DEFINE_enum('checkpoint', 'best', ['best', 'latest'],
                                 'eval/generate: which checkpoint.')
 _PROMPT = flags.DEFINE_string('prompt', None, 'generate: prompt text.')
+_INSTRUCTION = flags.DEFINE_string(
+    'instruction', None, 'generate: respond to this instruction (in '
+    'data.instruct.template): greedy, or --beam N, or --top_p P.')
 _TEXT = flags.DEFINE_multi_string('text', [], 'translate: a sentence (repeatable).')
 _INPUT = flags.DEFINE_string('input', None, 'translate: a file, one sentence per line.')
 _OUTPUT = flags.DEFINE_string('output', None, 'translate: write here (default: stdout).')
-_BEAM = flags.DEFINE_integer('beam', None, 'translate: beam size (1: greedy; '
-                             'default eval.translate.beam_size).')
+_BEAM = flags.DEFINE_integer('beam', None, 'translate, generate --instruction: '
+                             'beam size (1: greedy; translate default '
+                             'eval.translate.beam_size).')
 _LENGTH = flags.DEFINE_integer('length', None, 'generate: tokens to sample.')
 _TEMPERATURE = flags.DEFINE_float('temperature', None, 'generate: 0 is greedy.')
 _TOP_K = flags.DEFINE_integer('top_k', None, 'generate: keep the k likeliest (0: all).')
@@ -120,7 +125,9 @@ def main(argv) -> None:
   elif command == 'translate':
     _translate(config, workdir, inference)
   else:
-    print(inference.generate(config, workdir, _CHECKPOINT.value))
+    print(inference.generate(config, workdir, _CHECKPOINT.value,
+                             instruction=_INSTRUCTION.value, beam=_BEAM.value,
+                             top_p=_TOP_P.value))
 
 
 def _translate(config, workdir: str, inference) -> None:

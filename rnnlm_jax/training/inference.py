@@ -1,10 +1,11 @@
-"""Using a trained run: load its model, score a split, sample from it."""
+"""Using a trained run: load its model, score a split, sample from it,
+answer an instruction."""
 
 from typing import Sequence
 
 import ml_collections
 
-from rnnlm_jax import checkpoint, models, sampling
+from rnnlm_jax import checkpoint, models, responses, sampling
 from rnnlm_jax.training import counting, optim, parallel, steps, tasks, trainer
 from rnnlm_jax.training import run_files
 
@@ -55,8 +56,13 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str,
 
 
 def generate(config: ml_collections.ConfigDict, workdir: str,
-             which: str = 'best') -> str:
-  """A sample of the trained model by config.generate."""
+             which: str = 'best', instruction: str | None = None,
+             beam: int | None = None, top_p: float | None = None) -> str:
+  """A sample of the trained model by config.generate; with an
+  `instruction`, the model's response to it (see `respond`)."""
+  if instruction is not None:
+    return respond(config, workdir, instruction, beam=beam, top_p=top_p,
+                   which=which)
   if models.MODEL_TYPES.get(config.model.type).counted:
     vocab = run_files.load_vocab(workdir)
     return counting.sample_text(counting.load(workdir, vocab), vocab,
@@ -70,6 +76,44 @@ def generate(config: ml_collections.ConfigDict, workdir: str,
                if config.data.level == 'code_bpe' else None)
   return sampling.sample_text(model, state.params, dataset.vocab, config.data.level,
                               config.generate, tokenizer)
+
+
+RESPOND_TASKS = ('instruct', 'lm')
+
+
+def respond(config: ml_collections.ConfigDict, workdir: str, instruction: str,
+            *, beam: int | None = None, top_p: float | None = None,
+            which: str = 'best') -> str:
+  """The response of a run to `instruction` in data.instruct.template.
+
+  Greedy by default; beam > 1: beam search of that width; top_p: nucleus
+  sampling at generate.temperature with generate.seed. At most
+  generate.length tokens. An 'lm' run answers too (a model of text in the
+  template's form).
+  """
+  if config.task not in RESPOND_TASKS:
+    raise ValueError(f'--instruction needs a decoder-only LM run (task in '
+                     f'{RESPOND_TASKS}); {workdir} was trained with '
+                     f'task={config.task!r}')
+  if models.MODEL_TYPES.get(config.model.type).counted:
+    raise ValueError(f'--instruction needs a neural model, not '
+                     f'model.type={config.model.type!r}')
+  if beam is not None and top_p is not None:
+    raise ValueError(f'--beam={beam} and --top_p={top_p} exclude each other')
+  if beam is not None and beam < 1:
+    raise ValueError(f'--beam={beam} must be >= 1 (1: greedy)')
+  options = {}
+  if top_p is not None:
+    options = dict(method='top_p', top_p=top_p, seed=config.generate.seed,
+                   temperature=config.generate.temperature)
+  elif beam is not None and beam > 1:
+    options = dict(method='beam', beam_size=beam)
+  model, state, dataset = load_trained(config, workdir, which)
+  tokenizer = getattr(dataset, 'tokenizer', None) or config.data.level
+  return responses.respond_text(
+      model, state.params, dataset.vocab, tokenizer, instruction,
+      config.data.instruct.template, max_len=config.generate.length,
+      lowercase=config.data.lowercase and isinstance(tokenizer, str), **options)
 
 
 def translate(config: ml_collections.ConfigDict, workdir: str,
