@@ -22,8 +22,9 @@ import numpy as np
 from etils import epath
 
 from rnnlm_jax import checkpoint as checkpoint_lib
-from rnnlm_jax import configs, data, models, responses, sampling
-from rnnlm_jax.training import ensembles, inference, parallel, scoring
+from rnnlm_jax import data, models, sampling
+from rnnlm_jax.training import ensembles, inference, instruct_eval, parallel
+from rnnlm_jax.training import scoring
 from rnnlm_jax.training import trainer
 
 
@@ -115,20 +116,15 @@ class TrainedRun:
                                 self.config.data.level, gen, tokenizer)
 
   def respond(self, instruction: str, method: str = 'greedy',
-              max_len: int = 100, **options) -> str:
-    """The response to `instruction` in the run's data.instruct.template
-    (method 'greedy' | 'beam' | 'top_p'; options: lm_decoding.respond's)."""
-    if self.task not in inference.RESPOND_TASKS:
-      raise ValueError(f'respond needs a task in {inference.RESPOND_TASKS} run; '
-                       f'{self.workdir} is task={self.task!r}')
-    tokenizer = getattr(self.dataset, 'tokenizer', None) or self.config.data.level
-    # A run saved before data.instruct existed: the default template.
-    instruct = self.config.data.get('instruct') or configs.base_config().data.instruct
-    return responses.respond_text(
-        self.model, self.params, self.dataset.vocab, tokenizer, instruction,
-        instruct.template, method, max_len=max_len,
-        lowercase=self.config.data.lowercase and isinstance(tokenizer, str),
-        **options)
+              max_len: int = 256, **options) -> str:
+    """The response of an instruct run to `instruction` in its template
+    (method 'greedy' | 'beam' | 'top_p'; options: lm_decoding.respond's:
+    beam_size, length_penalty, top_p, temperature, seed)."""
+    self._require('instruct', 'respond')
+    (response,) = instruct_eval.respond(self.model, self.params, self.dataset,
+                                        [instruction], method=method,
+                                        max_len=max_len, **options)
+    return response
 
   def translate(self, texts: Sequence[str], beam: int = 5) -> list[str]:
     """Translations of `texts` (beam 1: greedy)."""

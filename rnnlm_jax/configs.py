@@ -118,12 +118,6 @@ def base_config() -> ml_collections.ConfigDict:
       template='### Instruction:\n{instruction}\n### Response:\n',
       max_len=256, pad_multiple=8))
 
-  # task='instruct': prompt + response rows. template: the prompt around an
-  # instruction ('{instruction}' is replaced by it, other braces are kept);
-  # max_len: most tokens of a row.
-  c.data.instruct = ml_collections.ConfigDict(dict(
-      template='### Instruction:\n{instruction}\n### Response:\n', max_len=512))
-
   # --- model ------------------------------------------------------------
   c.model = ml_collections.ConfigDict()
   # 'rnn' (RecurrentLM, the keys below) | 'transformer' (TransformerLM: a
@@ -317,6 +311,14 @@ def base_config() -> ml_collections.ConfigDict:
   # penalty alpha ((5 + len) / 6) ** alpha, max_len output tokens.
   c.eval.translate = ml_collections.ConfigDict(dict(
       beam_size=5, length_penalty=1.0, max_len=80, batch_size=128))
+  # task='instruct': responses decoded at the end of a run on `splits`
+  # (max_pairs > 0: the first pairs only) by each of `methods` ('greedy' |
+  # 'beam' | 'top_p'), at most max_len tokens, scored by exact match, chrF,
+  # BLEU and the fraction that parses as Python (training/instruct_eval.py).
+  c.eval.respond = ml_collections.ConfigDict(dict(
+      splits=('test',), methods=('greedy',), max_len=512, max_pairs=0,
+      batch_size=64, beam_size=4, length_penalty=0.6, top_p=0.9,
+      temperature=1.0, seed=0))
 
   # --- sampling ---------------------------------------------------------
   c.generate = ml_collections.ConfigDict()
@@ -428,3 +430,13 @@ def _validate_instruct(config: ml_collections.ConfigDict) -> None:
          'data.instruct.max_len', i.max_len,
          f'with model.transformer.memory_len={tr.memory_len} it must fit in '
          f'model.transformer.max_len={tr.max_len} positions')
+  from rnnlm_jax import lm_decoding  # pylint: disable=import-outside-toplevel
+  from rnnlm_jax.data.corpus import SPLITS  # pylint: disable=import-outside-toplevel
+  r = config.eval.respond
+  for method in r.methods:
+    _one_of('eval.respond.methods entry', method, lm_decoding.METHODS)
+  for split in r.splits:
+    _one_of('eval.respond.splits entry', split, SPLITS)
+  _check(r.max_len >= 1, 'eval.respond.max_len', r.max_len, 'must be >= 1')
+  _check(r.beam_size >= 1, 'eval.respond.beam_size', r.beam_size, 'must be >= 1')
+  _check(0.0 < r.top_p <= 1.0, 'eval.respond.top_p', r.top_p, 'must be in (0, 1]')

@@ -3,7 +3,7 @@
 The model is any LM of rnnlm_jax.models (RecurrentLM, XLSTMLM,
 TransformerLM): `apply({'params': p}, tokens [B, T], carry, train=False) ->
 (logits [B, T, V], carry)` and `initial_carry(B)`. Inputs and outputs are ids;
-respond_text (responses.py) does the text around them.
+training/instruct_eval.py does the text around them for instruct runs.
 
 Prompts of different lengths share a batch without changing any row's result.
 They are right-padded to [B, P] and read under one jit in two parts:

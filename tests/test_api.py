@@ -1,15 +1,12 @@
 """The Python API agrees with the command line and with results.json."""
 
-import inspect
 import os
 
 import numpy as np
 import pytest
 
 import rnnlm_jax
-from rnnlm_jax import responses
 from rnnlm_jax.training import inference
-from tests.test_cli import cli
 from tests.test_train_loop import tiny_config
 
 
@@ -63,36 +60,9 @@ def test_misuse_is_one_line(trained, tmp_path):
   run = rnnlm_jax.load(workdir)
   with pytest.raises(ValueError, match="translate needs a task='seq2seq' run"):
     run.translate(['a b'])
+  with pytest.raises(ValueError, match="respond needs a task='instruct' run"):
+    run.respond('a b')
   with pytest.raises(ValueError, match='holds no run'):
     rnnlm_jax.load(str(tmp_path))
 
 
-def test_generate_with_an_instruction_is_respond_text(trained, tmp_path):
-  config, workdir, _ = trained
-  run = rnnlm_jax.load(workdir)
-  template = config.data.instruct.template
-  for beam, method in ((None, 'greedy'), (3, 'beam')):
-    expected = responses.respond_text(
-        run.model, run.params, run.dataset.vocab, 'word', 's1 s2', template,
-        method, max_len=config.generate.length, beam_size=3)
-    assert inference.generate(config, workdir, instruction='s1 s2',
-                              beam=beam) == expected
-    assert run.respond('s1 s2', method, max_len=config.generate.length,
-                       beam_size=3) == expected
-  with pytest.raises(ValueError, match='exclude each other'):
-    inference.respond(config, workdir, 's1', beam=2, top_p=0.5)
-
-  # The command line: --instruction (and --top_p) reach the same function.
-  config_file = tmp_path / 'config.py'
-  config_file.write_text(  # the fixture's config, standalone
-      'from rnnlm_jax import configs\n\n' + inspect.getsource(tiny_config) +
-      '\n\ndef get_config():\n'
-      '  c = tiny_config(num_steps=30)\n'
-      f'  c.data.source, c.data.path = "files", {config.data.path!r}\n'
-      '  c.eval.test_batch_size = 1\n'
-      '  return c\n')
-  out = cli('generate', '--config', str(config_file), '--workdir', workdir,
-            '--instruction=s1 s2', '--top_p=0.9', '--seed=3', '--length=9').stdout
-  assert out.rstrip('\n') == responses.respond_text(
-      run.model, run.params, run.dataset.vocab, 'word', 's1 s2', template,
-      'top_p', max_len=9, top_p=0.9, seed=3)

@@ -2,17 +2,20 @@
 trains and resumes at char and code_bpe level, and train.init_from (params
 and vocabulary from another run, refusals in one line)."""
 
+import inspect
 import json
 
 import jax
 import numpy as np
 import pytest
 
-from rnnlm_jax import configs, data, models
+import rnnlm_jax
+from rnnlm_jax import code_metrics, configs, data, models
 from rnnlm_jax.data import instruct as instruct_data
 from rnnlm_jax.data.paired_sources import RawPairs
 from rnnlm_jax.training import inference, instruct, optim, parallel, run_files
 from rnnlm_jax.training import steps, trainer
+from tests.test_cli import cli
 
 TEMPLATE = 'I:{instruction}\nR:'
 
@@ -304,3 +307,42 @@ def test_bad_instruct_config_is_one_line(pairs_dir, key, value, needle):
   section[name] = value
   with pytest.raises(ValueError, match=needle.replace('.', r'\.')):
     configs.validate(c)
+
+
+def test_decoded_test_responses_are_scored_and_saved(char_run, pairs_dir):
+  config, workdir, results = char_run
+  test = [json.loads(l) for l in (pairs_dir / 'test.jsonl').read_text().splitlines()]
+  assert results['test_greedy_count'] == len(test)
+  assert results['test_reference_parse_rate'] == 100.0 * sum(
+      code_metrics.parses(t['response']) for t in test) / len(test)
+  saved = [json.loads(l) for l in open(f'{workdir}/responses_test_greedy.jsonl')]
+  assert [s['reference'] for s in saved] == [t['response'] for t in test]
+  matches = sum(s['response'] == s['reference'] for s in saved)
+  assert results['test_greedy_exact_match'] == pytest.approx(100.0 * matches / len(test))
+  # The saved response is what the generate command answers (best params).
+  assert saved[0]['response'] == inference.respond(config, workdir,
+                                                   saved[0]['instruction'])
+
+
+def test_respond_agrees_across_the_api_inference_and_the_cli(char_run, pairs_dir,
+                                                             tmp_path):
+  config, workdir, _ = char_run
+  run = rnnlm_jax.load(workdir)
+  length = config.generate.length
+  for beam, options in ((None, dict(method='greedy')),
+                        (3, dict(method='beam', beam_size=3, length_penalty=
+                                 config.eval.respond.length_penalty))):
+    expected = run.respond('abc', max_len=length, **options)
+    assert inference.respond(config, workdir, 'abc', beam=beam) == expected
+  with pytest.raises(ValueError, match='exclude each other'):
+    inference.respond(config, workdir, 'abc', beam=2, top_p=0.5)
+  config_file = tmp_path / 'config.py'
+  config_file.write_text(  # the fixture's config, standalone
+      f'from rnnlm_jax import configs\n\nTEMPLATE = {TEMPLATE!r}\n\n'
+      + inspect.getsource(instruct_config) + '\n\ndef get_config():\n'
+      f'  return instruct_config({str(pairs_dir)!r})\n')
+  out = cli('generate', '--config', str(config_file), '--workdir', workdir,
+            '--instruction=abc', '--top_p=0.9', '--seed=3', '--length=6').stdout
+  assert out.rstrip('\n') == run.respond('abc', method='top_p', max_len=6,
+                                         top_p=0.9, seed=3,
+                                         temperature=config.generate.temperature)

@@ -5,9 +5,9 @@ from typing import Sequence
 
 import ml_collections
 
-from rnnlm_jax import checkpoint, models, responses, sampling
-from rnnlm_jax.training import counting, optim, parallel, steps, tasks, trainer
-from rnnlm_jax.training import run_files
+from rnnlm_jax import checkpoint, models, sampling
+from rnnlm_jax.training import counting, instruct_eval, optim, parallel, steps
+from rnnlm_jax.training import run_files, tasks, trainer
 
 
 def load_trained(config: ml_collections.ConfigDict, workdir: str,
@@ -67,53 +67,42 @@ def generate(config: ml_collections.ConfigDict, workdir: str,
     vocab = run_files.load_vocab(workdir)
     return counting.sample_text(counting.load(workdir, vocab), vocab,
                                 config.data.level, config.generate)
-  model, state, dataset = load_trained(config, workdir, which)
   if config.task == 'instruct':  # the prompt is an instruction
-    from rnnlm_jax.training import instruct  # pylint: disable=import-outside-toplevel
-    return instruct.respond(model, state.params, dataset, config.generate.prompt,
-                            length=config.generate.length)
+    return respond(config, workdir, config.generate.prompt, which=which)
+  model, state, dataset = load_trained(config, workdir, which)
   tokenizer = (run_files.load_tokenizer(workdir)
                if config.data.level == 'code_bpe' else None)
   return sampling.sample_text(model, state.params, dataset.vocab, config.data.level,
                               config.generate, tokenizer)
 
 
-RESPOND_TASKS = ('instruct', 'lm')
-
-
 def respond(config: ml_collections.ConfigDict, workdir: str, instruction: str,
             *, beam: int | None = None, top_p: float | None = None,
             which: str = 'best') -> str:
-  """The response of a run to `instruction` in data.instruct.template.
+  """The response of an instruct run to `instruction` (in its template).
 
-  Greedy by default; beam > 1: beam search of that width; top_p: nucleus
-  sampling at generate.temperature with generate.seed. At most
-  generate.length tokens. An 'lm' run answers too (a model of text in the
-  template's form).
+  Greedy by default; beam > 1: beam search of that width
+  (eval.respond.length_penalty); top_p: nucleus sampling at
+  generate.temperature with generate.seed. At most generate.length tokens.
   """
-  if config.task not in RESPOND_TASKS:
-    raise ValueError(f'--instruction needs a decoder-only LM run (task in '
-                     f'{RESPOND_TASKS}); {workdir} was trained with '
-                     f'task={config.task!r}')
-  if models.MODEL_TYPES.get(config.model.type).counted:
-    raise ValueError(f'--instruction needs a neural model, not '
-                     f'model.type={config.model.type!r}')
+  if config.task != 'instruct':
+    raise ValueError(f"--instruction needs a task='instruct' run; {workdir} "
+                     f'was trained with task={config.task!r}')
   if beam is not None and top_p is not None:
     raise ValueError(f'--beam={beam} and --top_p={top_p} exclude each other')
   if beam is not None and beam < 1:
     raise ValueError(f'--beam={beam} must be >= 1 (1: greedy)')
-  options = {}
+  options = dict(method='greedy')
   if top_p is not None:
     options = dict(method='top_p', top_p=top_p, seed=config.generate.seed,
                    temperature=config.generate.temperature)
   elif beam is not None and beam > 1:
-    options = dict(method='beam', beam_size=beam)
+    options = dict(method='beam', beam_size=beam,
+                   length_penalty=config.eval.respond.length_penalty)
   model, state, dataset = load_trained(config, workdir, which)
-  tokenizer = getattr(dataset, 'tokenizer', None) or config.data.level
-  return responses.respond_text(
-      model, state.params, dataset.vocab, tokenizer, instruction,
-      config.data.instruct.template, max_len=config.generate.length,
-      lowercase=config.data.lowercase and isinstance(tokenizer, str), **options)
+  (response,) = instruct_eval.respond(model, state.params, dataset, [instruction],
+                                      max_len=config.generate.length, **options)
+  return response
 
 
 def translate(config: ml_collections.ConfigDict, workdir: str,

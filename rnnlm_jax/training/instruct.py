@@ -16,7 +16,9 @@ its own:
   score     response perplexity: NLL over the response tokens and the
             final '<eos>' only, each pair once.
   show      greedy responses to the first test instructions.
-  results   final_results: the length-limit counts and the decoding hook.
+  results   final_results: the length-limit counts and the metrics of
+            decoded responses (instruct_eval: exact match, chrF, BLEU,
+            parse rate).
 """
 
 from typing import Any
@@ -26,11 +28,12 @@ import jax.numpy as jnp
 from absl import logging
 from etils import epath
 
-from rnnlm_jax import data, models, sampling
+from rnnlm_jax import data, models
 from rnnlm_jax.data import instruct as instruct_data
 from rnnlm_jax.data import paired, paired_sources
 from rnnlm_jax.data import tokenizers as tok_lib
-from rnnlm_jax.training import parallel, run_files, scoring, tasks, translation
+from rnnlm_jax.training import instruct_eval, parallel, run_files, scoring
+from rnnlm_jax.training import tasks, translation
 from rnnlm_jax.training.steps import eval_step
 
 SHOW_EXAMPLES = 2
@@ -124,22 +127,14 @@ def score(params, model, dataset, split: str, batch_size: int, config, mesh,
   return scoring.summarize(float(total), float(count))
 
 
-def respond(model, params, codec: instruct_data.Codec, instruction: str, *,
-            length: int) -> str:
-  """The greedy response to `instruction`, up to '<eos>' or `length` tokens."""
-  ids = sampling.generate_ids(model, params, codec.prompt_ids(instruction),
-                              length=length, temperature=0.0, top_k=0,
-                              top_p=1.0, seed=0)
-  return codec.decode(ids)
-
-
 def show(model, params, dataset, config) -> str:
   """Greedy responses to the first test instructions beside the references."""
   out = []
-  for instruction, reference in list(zip(dataset.instructions['test'],
-                                         dataset.responses['test']))[:SHOW_EXAMPLES]:
-    response = respond(model, params, dataset.codec, instruction,
-                       length=config.generate.length)
+  instructions = dataset.instructions['test'][:SHOW_EXAMPLES]
+  responses = instruct_eval.respond(model, params, dataset.codec, instructions,
+                                    max_len=config.generate.length)
+  for instruction, reference, response in zip(
+      instructions, dataset.responses['test'], responses):
     out.append(f'instruction: {instruction}\nreference: {reference}\n'
                f'response: {response}')
   return '\n\n'.join(out)
@@ -148,20 +143,14 @@ def show(model, params, dataset, config) -> str:
 def final_results(params, model, dataset, config, workdir: str) -> dict[str, Any]:
   """What results.json adds for this task: the response ppl of valid / test
   is the driver's valid_* / test_* (this task's score); here the length-limit
-  counts and the decoding metrics of `decoding_results`."""
+  counts and the metrics of decoded responses (instruct_eval)."""
   results = {'template': config.data.instruct.template}
   for split in data.SPLITS:
     results[f'{split}_truncated'] = int(dataset.truncated[split])
     results[f'{split}_dropped'] = int(dataset.dropped[split])
-  results.update(decoding_results(params, model, dataset, config, workdir))
+  results.update(instruct_eval.decoding_results(params, model, dataset, config,
+                                                workdir))
   return results
-
-
-def decoding_results(params, model, dataset, config, workdir: str) -> dict:
-  """The hook for metrics of decoded responses on valid / test (exact match,
-  chrF / BLEU, parse rate of code): none yet, so {}."""
-  del params, model, dataset, config, workdir
-  return {}
 
 
 tasks.TASKS.register('instruct', tasks.Task(
