@@ -51,6 +51,10 @@ OPTIONAL_COLUMNS = (
     # seq2seq: lower-cased test BLEU of greedy and beam decoding
     ('test BLEU greedy', 'test_greedy_bleu_lowercase'),
     ('test BLEU beam', 'test_beam_bleu_lowercase'),
+    # seq2seq / instruct: the response NLL per character of text, comparable
+    # across tokenizers (the ppl columns are per token of each arm's own)
+    ('valid bits/char', 'valid_bits_per_char'),
+    ('test bits/char', 'test_bits_per_char'),
     # generated responses to instructions (code): greedy decoding on test
     ('test exact match %', 'test_greedy_exact_match'),
     ('test chrF', 'test_greedy_chrf'),

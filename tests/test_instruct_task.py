@@ -346,3 +346,11 @@ def test_respond_agrees_across_the_api_inference_and_the_cli(char_run, pairs_dir
   assert out.rstrip('\n') == run.respond('abc', method='top_p', max_len=6,
                                          top_p=0.9, seed=3,
                                          temperature=config.generate.temperature)
+
+
+def test_bits_per_char_counts_the_characters_of_the_responses(char_run, pairs_dir):
+  config, workdir, results = char_run
+  test = [json.loads(l) for l in (pairs_dir / 'test.jsonl').read_text().splitlines()]
+  chars = sum(len(t['response']) + 1 for t in test)  # char level: one per token
+  assert results['test_tokens'] == chars
+  assert results['test_bits_per_char'] == pytest.approx(results['test_bits'])

@@ -145,7 +145,10 @@ class InstructData:
   rows: {split: tuple of int32 [L_i] rows (see the module doc)};
   prompt_lens: {split: int64 [N]}: P_i, the '<eos>' + prompt tokens of row i;
   instructions, responses: {split: tuple of str}, aligned with rows;
-  truncated, dropped: {split: count} by the max_len limit.
+  truncated, dropped: {split: count} by the max_len limit;
+  scored_chars: {split: count}: the characters of the scored targets (each
+    response as kept, plus 1 for its final '<eos>'), so that scores of runs
+    with different tokenizers compare per character.
   """
   name: str
   codec: Codec
@@ -156,6 +159,7 @@ class InstructData:
   fingerprint: str
   truncated: Mapping[str, int]
   dropped: Mapping[str, int]
+  scored_chars: Mapping[str, int]
 
   @property
   def vocab(self) -> Vocabulary:
@@ -188,6 +192,7 @@ def encode_pairs(raw, codec: Codec, max_len: int,
   """RawPairs (source: instructions, target: responses) -> InstructData;
   max_pairs > 0 keeps the first pairs of each split."""
   rows, lens, instr, resp, truncated, dropped = {}, {}, {}, {}, {}, {}
+  chars = {}
   for split in SPLITS:
     pairs = list(zip(raw.source[split], raw.target[split]))
     if max_pairs:
@@ -206,10 +211,12 @@ def encode_pairs(raw, codec: Codec, max_len: int,
     lens[split] = np.array([k[1] for k in kept], np.int64)
     instr[split] = tuple(k[2] for k in kept)
     resp[split] = tuple(k[3] for k in kept)
+    chars[split] = sum(len(codec.decode(row[n:])) + int(row[-1] == codec.eos_id)
+                       for row, n, _, _ in kept)
   fingerprint = md5_of([raw.fingerprint, codec.template, codec.settings(),
                         str(max_len), str(max_pairs)])
   return InstructData(raw.name, codec, rows, lens, instr, resp, fingerprint,
-                      truncated, dropped)
+                      truncated, dropped, chars)
 
 
 # --- batches -----------------------------------------------------------------

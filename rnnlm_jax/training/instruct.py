@@ -109,7 +109,8 @@ def make_model(config, dataset):
 def score(params, model, dataset, split: str, batch_size: int, config, mesh,
           method: str = 'static') -> dict[str, float]:
   """Response NLL per token of `split` (each pair once, prompt targets
-  masked out): {'loss', 'ppl', 'bits', 'tokens'}."""
+  masked out): {'loss', 'ppl', 'bits', 'tokens', 'bits_per_char'} (per
+  character of the responses: comparable across tokenizers)."""
   if method != 'static':
     raise ValueError(f"eval.method={method!r}: the instruct task scores "
                      "'static' only")
@@ -124,7 +125,9 @@ def score(params, model, dataset, split: str, batch_size: int, config, mesh,
     carry = scoring.initial_carry(model, batch_size, sharding)  # per batch
     nll, n, _ = eval_step(params, model, batch, carry)
     total, count = total + nll, count + n
-  return scoring.summarize(float(total), float(count))
+  return dict(scoring.summarize(float(total), float(count)),
+              bits_per_char=scoring.bits_per_char(float(total),
+                                                  dataset.scored_chars[split]))
 
 
 def show(model, params, dataset, config) -> str:

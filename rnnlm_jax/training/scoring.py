@@ -72,6 +72,11 @@ def summarize(total_nll: float, num_tokens: float) -> dict[str, float]:
           'bits': loss / math.log(2), 'tokens': num_tokens}
 
 
+def bits_per_char(total_nll: float, num_chars: int) -> float:
+  """Total NLL (nats) in bits per character of the scored text."""
+  return total_nll / math.log(2) / max(num_chars, 1)
+
+
 def score_stream(params, model, stream: np.ndarray, *, batch_size: int,
                  seq_len: int, mesh: Mesh, method: str = 'static',
                  eval_config=None, return_state: bool = False, corpus=None):

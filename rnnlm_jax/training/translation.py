@@ -90,7 +90,9 @@ def make_model(config, corpus) -> 'models.TranslationModel':
 
 def score(params, model, corpus, split: str, batch_size: int, config, mesh,
           method: str = 'static') -> dict[str, float]:
-  """Teacher-forced NLL of every target token of `split` (each pair once)."""
+  """Teacher-forced NLL of every target token of `split` (each pair once),
+  also in bits per character of the target text (its detokenized ids plus 1
+  for each '<eos>'): comparable across tokenizers."""
   if method != 'static':
     raise ValueError(f"eval.method={method!r}: the seq2seq task scores "
                      "'static' only")
@@ -103,7 +105,9 @@ def score(params, model, corpus, split: str, batch_size: int, config, mesh,
     batch = parallel.to_global(batch, sharding, batch_size)
     nll, n, _ = eval_step(params, model, batch, ())
     total, count = total + nll, count + n
-  return scoring.summarize(float(total), float(count))
+  chars = sum(len(corpus.decode_target(ids)) + 1 for ids in target)
+  return dict(scoring.summarize(float(total), float(count)),
+              bits_per_char=scoring.bits_per_char(float(total), chars))
 
 
 def translate_ids(params, model, source_ids: Sequence[np.ndarray], *,
