@@ -92,7 +92,8 @@ def test_seq2seq_trains_on_code_pairs(tmp_path, monkeypatch):
   results = trainer.train_and_evaluate(config, workdir)
   assert results['steps'] == 6
   assert results['data_info']['format'] == 'code_instructions'
-  assert 0.0 <= results['test_beam_exact_match'] <= 1.0
+  assert 0.0 <= results['test_beam_exact_match'] <= 100.0
+  assert 0.0 <= results['test_greedy_parse_rate'] <= 100.0
   saved = json.load(open(os.path.join(workdir, 'results.json')))
   assert saved['data_info']['functions'] == results['data_info']['functions']
   assert os.path.exists(os.path.join(workdir, 'spm.py.model'))

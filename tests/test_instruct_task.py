@@ -4,6 +4,7 @@ and vocabulary from another run, refusals in one line)."""
 
 import inspect
 import json
+import os
 
 import jax
 import numpy as np
@@ -354,3 +355,22 @@ def test_bits_per_char_counts_the_characters_of_the_responses(char_run, pairs_di
   chars = sum(len(t['response']) + 1 for t in test)  # char level: one per token
   assert results['test_tokens'] == chars
   assert results['test_bits_per_char'] == pytest.approx(results['test_bits'])
+
+
+@pytest.mark.slow
+def test_code_instructions_sweep_smoke_runs_every_arm(tmp_path):
+  from rnnlm_jax import sweep  # pylint: disable=import-outside-toplevel
+  root = os.path.join(os.path.dirname(__file__), '..', 'experiments',
+                      'code_instructions')
+  result = sweep.run_sweep(root, smoke=True, workdir=str(tmp_path))
+  arms = [r['arm'] for r in result.runs]
+  assert arms == ['stdlib_code_lm', 'lstm_scratch', 'lstm_pretrained',
+                  'gru_attention', 'transformer']
+  by_arm = {r['arm']: r['results'] for r in result.runs}
+  assert by_arm['lstm_pretrained']['init_from'].endswith(
+      os.path.join('stdlib_code_lm', 'seed0'))
+  for arm in arms[1:]:
+    assert 0.0 <= by_arm[arm]['test_greedy_parse_rate'] <= 100.0
+    assert by_arm[arm]['test_bits_per_char'] > 0
+  table = open(result.results_md).read()
+  assert 'test bits/char' in table and 'test parses %' in table

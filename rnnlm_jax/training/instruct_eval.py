@@ -44,6 +44,19 @@ def respond(model, params, codec: instruct_data.Codec,
   return [codec.decode(x) for x in ids]
 
 
+def scores_of(prefix: str, hypotheses: Sequence[str],
+              references: Sequence[str]) -> dict[str, Any]:
+  """code_metrics.code_scores as results.json keys `prefix` + name, exact
+  match and parse rate in %."""
+  scores = code_metrics.code_scores(hypotheses, references)
+  return {prefix + 'exact_match': 100.0 * scores['exact_match'],
+          prefix + 'chrf': scores['chrf'], prefix + 'bleu': scores['bleu'],
+          prefix + 'parse_rate': 100.0 * scores['parse_rate'],
+          prefix + 'count': scores['count'],
+          'chrf_signature': scores['chrf_signature'],
+          'bleu_signature': scores['bleu_signature']}
+
+
 def decoding_results(params, model, dataset, config, workdir: str) -> dict:
   """Decoded-response metrics (see the module docstring)."""
   r = config.eval.respond
@@ -61,15 +74,7 @@ def decoding_results(params, model, dataset, config, workdir: str) -> dict:
     for method in r.methods:
       hypotheses = respond(model, params, dataset.codec, instructions,
                            **decoding_options(r, method))
-      scores = code_metrics.code_scores(hypotheses, references)
-      prefix = f'{split}_{method}_'
-      results.update({
-          prefix + 'exact_match': 100.0 * scores['exact_match'],
-          prefix + 'chrf': scores['chrf'], prefix + 'bleu': scores['bleu'],
-          prefix + 'parse_rate': 100.0 * scores['parse_rate'],
-          prefix + 'count': scores['count'],
-          'chrf_signature': scores['chrf_signature'],
-          'bleu_signature': scores['bleu_signature']})
+      results.update(scores_of(f'{split}_{method}_', hypotheses, references))
       if jax.process_index() == 0:
         _write_responses(workdir, f'{split}_{method}', instructions,
                          references, hypotheses)

@@ -29,7 +29,7 @@ from etils import epath
 
 from rnnlm_jax import bleu, data, decoding, models
 from rnnlm_jax.data import paired, paired_batching
-from rnnlm_jax.training import parallel, run_files, scoring, tasks
+from rnnlm_jax.training import instruct_eval, parallel, run_files, scoring, tasks
 from rnnlm_jax.training.steps import eval_step
 
 
@@ -147,23 +147,32 @@ def translate_texts(params, model, corpus, texts: Sequence[str], *, beam: int,
 
 
 def bleu_results(params, model, corpus, config, workdir: str) -> dict[str, Any]:
-  """BLEU / chrF of greedy and beam decoding on valid and test; writes the
-  test translations and an attention heat map into `workdir`."""
+  """BLEU / chrF and exact match (%) of greedy and beam decoding on valid
+  and test; writes the test translations and an attention heat map into
+  `workdir`. A code target (data.paired.spm_model_type='code_bpe') is also
+  scored as the instruct task scores responses, on the same pairs: the first
+  eval.respond.max_pairs of each split (0: all), with the parse rate."""
   t = config.eval.translate
+  code = config.data.paired.spm_model_type == 'code_bpe'
+  limit = (config.eval.respond.max_pairs or None) if code else None
   results = {}
   for split in ('valid', 'test'):
     source, _ = corpus.split(split)
+    source, references = source[:limit], corpus.references[split][:limit]
     for name, beam in (('greedy', 1), ('beam', t.beam_size)):
       ids = translate_ids(params, model, source, batch_size=t.batch_size,
                           beam_size=beam, max_len=t.max_len,
                           length_penalty=t.length_penalty)
       hypotheses = [corpus.decode_target(x) for x in ids]
-      scores = bleu.corpus_bleu(hypotheses, corpus.references[split])
+      scores = bleu.corpus_bleu(hypotheses, references)
       results.update({f'{split}_{name}_{k}': v
                       for k, v in scores._asdict().items()})
-      # Share of outputs equal to the reference (code: the exact function).
-      results[f'{split}_{name}_exact_match'] = float(np.mean(
-          [h == r for h, r in zip(hypotheses, corpus.references[split])]))
+      if code:
+        results.update(instruct_eval.scores_of(f'{split}_{name}_', hypotheses,
+                                               references))
+      else:  # outputs equal to the reference, in %
+        results[f'{split}_{name}_exact_match'] = 100.0 * float(np.mean(
+            [h == r for h, r in zip(hypotheses, references)]))
       logging.info('%s %s: BLEU %.2f (lower-cased %.2f) chrF %.2f  %s', split,
                    name, scores.bleu, scores.bleu_lowercase, scores.chrf,
                    scores.bleu_signature)
