@@ -22,8 +22,9 @@
 #
 # `docs/tutorial.py` is the source (jupytext percent format);
 # `docs/tutorial.ipynb` is rendered from it by `python scripts/render_tutorial.py`.
-# Run it as a notebook or as a script (`python docs/tutorial.py`). On two CPU
-# cores the whole tutorial takes a few tens of minutes; with
+# Run it as a notebook or as a script (`python docs/tutorial.py`). The run
+# that drew the figures (`docs/tutorial_*.png`) took 41 minutes on a 2-core
+# CPU machine shared with other jobs; with
 # `RNNLM_JAX_TUTORIAL_SMALL=1` every run shrinks to a few steps and tiny
 # sizes (the same code: the test suite runs it that way).
 #
@@ -235,8 +236,8 @@ print('h_t by hand      :', h.round(4), '-> equal')
 #
 # `recipes.zaremba('small')` is Zaremba et al. (2014)'s small model (2 x 200
 # LSTM, SGD at learning rate 1, gradient clipping at 5). Here it trains on
-# the first 200k PTB tokens for a few minutes on a CPU, validating every
-# 100 steps. `rnnlm_jax.train(config, workdir)` is the command line's driver:
+# the first 200k PTB tokens for 1,000 steps (2 epochs of them; about 15
+# minutes on the shared 2-core CPU), validating every 100 steps. `rnnlm_jax.train(config, workdir)` is the command line's driver:
 # checkpoints, `metrics.jsonl`, `results.json`, resuming.
 
 # %%
