@@ -7,6 +7,7 @@ score text, sample, translate.
   run.score('the cat sat on the mat\\n')               # log-probs, ppl, bits
   run.generate('the company', length=30, temperature=0.8, seed=1)
   rnnlm_jax.load('/tmp/m30k').translate(['Ein Mann fährt Fahrrad.'], beam=5)
+  rnnlm_jax.load('/tmp/m30k').attention('Ein Mann fährt Fahrrad.').weights
 
 `load` rebuilds the model from the run's config.json and restores its
 parameters onto whatever devices this process has (a run trained on several
@@ -22,7 +23,7 @@ import numpy as np
 from etils import epath
 
 from rnnlm_jax import checkpoint as checkpoint_lib
-from rnnlm_jax import data, models, sampling
+from rnnlm_jax import data, decoding, models, sampling
 from rnnlm_jax.training import ensembles, inference, instruct_eval, parallel
 from rnnlm_jax.training import scoring
 from rnnlm_jax.training import trainer
@@ -50,6 +51,27 @@ def load(workdir: str, checkpoint: str = 'best') -> 'TrainedRun':
   except checkpoint_lib.CheckpointError as e:
     raise ValueError(str(e)) from None
   return TrainedRun(config, workdir, model, state.params, dataset)
+
+
+@dataclasses.dataclass(frozen=True)
+class Attention:
+  """A greedy translation and the decoder's attention while producing it.
+
+  weights: f32 [T, S], row t the attention over the source positions when
+    output token t was produced (each row sums to 1).
+  source_tokens: the S source tokens the encoder read (ending in <eos>).
+  target_tokens: the T output tokens (ending in <eos>).
+  translation: the detokenized output (translate(..., beam=1)'s).
+  """
+  translation: str
+  weights: np.ndarray
+  source_tokens: list[str]
+  target_tokens: list[str]
+
+  def save_png(self, path: str, title: str = '') -> str:
+    """The heat map (rows: output tokens, columns: source tokens) as a PNG."""
+    return decoding.save_attention_png(path, self.weights, self.source_tokens,
+                                       self.target_tokens, title=title)
 
 
 @dataclasses.dataclass
@@ -134,3 +156,23 @@ class TrainedRun:
         self.params, self.model, self.dataset, texts, beam=beam,
         translate_config=self.config.eval.translate)
 
+
+  def attention(self, text: str) -> Attention:
+    """The greedy translation of one source sentence with its attention
+    weights [target_len, source_len] and both sides' tokens."""
+    self._require('seq2seq', 'attention')
+    if not isinstance(text, str):
+      raise ValueError(f'attention takes one sentence (a str), not '
+                       f'{type(text).__name__}')
+    kind = self.config.model.seq2seq.attention
+    if kind == 'none':
+      raise ValueError(f"{self.workdir} has model.seq2seq.attention='none': "
+                       'its decoder has no attention weights')
+    from rnnlm_jax.training import translation  # pylint: disable=import-outside-toplevel
+    corpus = self.dataset
+    source = corpus.source_vocab.encode(corpus.source_tokenizer.tokenize(text))
+    weights, source_tokens, target_tokens = translation.greedy_attention(
+        self.params, self.model, corpus, np.asarray(source, np.int32),
+        self.config.eval.translate.max_len)
+    output = corpus.decode_target(corpus.target_vocab.encode(target_tokens))
+    return Attention(output, weights, source_tokens, target_tokens)

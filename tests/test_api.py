@@ -66,3 +66,44 @@ def test_misuse_is_one_line(trained, tmp_path):
     rnnlm_jax.load(str(tmp_path))
 
 
+@pytest.fixture(scope='module')
+def seq2seq_run(tmp_path_factory):
+  from tests.test_translation_task import _write_reverse_task, reverse_config  # pylint: disable=import-outside-toplevel
+  data_dir = tmp_path_factory.mktemp('api_pairs')
+  _write_reverse_task(data_dir, sizes=(320, 16, 16))
+  config = reverse_config(data_dir, num_steps=20)
+  config.eval.translate.beam_size = 1
+  workdir = str(tmp_path_factory.mktemp('api_seq2seq'))
+  rnnlm_jax.train(config, workdir)
+  return rnnlm_jax.load(workdir)
+
+
+@pytest.mark.parametrize('text', ['a b c d e', 'h', 'g a z'])  # z: unknown
+def test_attention_is_the_greedy_translation_and_its_weights(seq2seq_run, text):
+  att = seq2seq_run.attention(text)
+  assert att.source_tokens == [
+      t if t in 'abcdefgh' else '<unk>' for t in text.split()] + ['<eos>']
+  assert att.target_tokens[-1] == '<eos>'
+  assert att.weights.shape == (len(att.target_tokens), len(att.source_tokens))
+  np.testing.assert_allclose(att.weights.sum(axis=1), 1.0, rtol=1e-5)
+  assert (att.weights >= 0).all()
+  assert att.translation == seq2seq_run.translate([text], beam=1)[0]
+  assert ' '.join(att.target_tokens[:-1]) == att.translation
+
+
+def test_attention_png(seq2seq_run, tmp_path):
+  path = seq2seq_run.attention('a b c').save_png(str(tmp_path / 'a.png'))
+  assert open(path, 'rb').read(8) == b'\x89PNG\r\n\x1a\n'
+
+
+def test_attention_misuse_is_one_line(trained, seq2seq_run):
+  import dataclasses  # pylint: disable=import-outside-toplevel
+  _, workdir, _ = trained
+  with pytest.raises(ValueError, match="attention needs a task='seq2seq' run"):
+    rnnlm_jax.load(workdir).attention('s1 s2')
+  with pytest.raises(ValueError, match='one sentence'):
+    seq2seq_run.attention(['a b'])
+  config = seq2seq_run.config.copy_and_resolve_references()
+  config.model.seq2seq.attention = 'none'
+  with pytest.raises(ValueError, match="attention='none'"):
+    dataclasses.replace(seq2seq_run, config=config).attention('a b')

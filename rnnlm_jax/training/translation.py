@@ -187,24 +187,37 @@ def bleu_results(params, model, corpus, config, workdir: str) -> dict[str, Any]:
   return results
 
 
+def greedy_attention(params, model, corpus, source_ids: np.ndarray,
+                     max_len: int) -> tuple[np.ndarray, list[str], list[str]]:
+  """The greedy translation of one source sentence (ids [S] without <eos>)
+  and the decoder's attention while producing it.
+
+  Returns (weights [T_out, S + 1], the S + 1 source tokens, the T_out
+  output tokens): rows are output steps, columns source positions; both
+  token lists end in the <eos> (read by the encoder, emitted or, at max_len,
+  appended).
+  """
+  src = np.concatenate([source_ids, [paired.EOS_ID]]).astype(np.int32)
+  (ids,) = translate_ids(params, model, [source_ids], batch_size=1,
+                         beam_size=1, max_len=max_len, length_penalty=0.0)
+  out = np.concatenate([ids, [paired.EOS_ID]]).astype(np.int32)
+  weights = decoding.attention_map(model, params, src, out, paired.BOS_ID,
+                                   paired.EOS_ID)
+  words = lambda vocab, x: [vocab.tokens[j] for j in x]
+  return weights, words(corpus.source_vocab, src), words(corpus.target_vocab, out)
+
+
 def _attention_pngs(params, model, corpus, config, workdir: str, count: int = 3):
   """Heat maps of the greedy output's attention for the first test pairs."""
   if '://' in workdir:  # matplotlib writes local files
     return
   source, _ = corpus.split('test')
   for i in range(min(count, len(source))):
-    src = np.concatenate([source[i], [paired.EOS_ID]]).astype(np.int32)
-    (ids,) = translate_ids(params, model, [source[i]], batch_size=1,
-                           beam_size=1, max_len=config.eval.translate.max_len,
-                           length_penalty=0.0)
-    out = np.concatenate([ids, [paired.EOS_ID]]).astype(np.int32)
-    weights = decoding.attention_map(model, params, src, out, paired.BOS_ID,
-                                     paired.EOS_ID)
-    words = lambda vocab, x: [vocab.tokens[j] for j in x]
+    weights, source_words, output_words = greedy_attention(
+        params, model, corpus, source[i], config.eval.translate.max_len)
     decoding.save_attention_png(
         os.path.join(workdir, f'attention_test{i}.png'), weights,
-        words(corpus.source_vocab, src), words(corpus.target_vocab, out),
-        title=f'test pair {i}')
+        source_words, output_words, title=f'test pair {i}')
 
 
 def show(model, params, corpus, config) -> str:
