@@ -54,3 +54,4 @@ def test_the_small_tutorial_runs_and_draws_its_figures(tmp_path, ptb_dir,
     assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n', name
   assert 'done; workdirs in' in out.stdout
   assert '-> equal' in out.stdout  # the LSTM step recomputed by hand
+  assert 'parses as Python:' in out.stdout  # the instruction-following run
