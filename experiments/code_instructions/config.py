@@ -87,6 +87,8 @@ GRU_ATTENTION = {
     'data.paired.spm_vocab_size': SPM_PIECES,
     'data.paired.max_source_len': 64, 'data.paired.max_target_len': ROW_TOKENS,
     'eval.translate.max_len': RESPOND_TOKENS, 'eval.translate.beam_size': 4,
+    # 2 of the 4 epochs: what this arm's CPU time allowed (README).
+    'train.num_epochs': 2,
 }
 
 TRANSFORMER = {
@@ -97,7 +99,11 @@ TRANSFORMER = {
     # Rows reset the memory; decoding keeps the whole row in it.
     'model.transformer.memory_len': ROW_TOKENS,
     'model.transformer.max_len': 2 * ROW_TOKENS,
+    # Rows padded to 4 widths, not 32: a Transformer step compiles slowly.
+    'data.instruct.pad_multiple': 64,
     'train.learning_rate': 1e-3,
+    # 2 of the 4 epochs: what this arm's CPU time allowed (README).
+    'train.num_epochs': 2,
 }
 
 
@@ -118,7 +124,8 @@ SMOKE = {
     'data.paired.max_target_len': 48, 'model.hidden_size': 16,
     'model.embed_size': 16, 'model.seq2seq.encoder_hidden': 8,
     'model.seq2seq.decoder_hidden': 16, 'model.transformer.memory_len': 48,
-    'model.transformer.max_len': 96, 'eval.respond.max_len': 8,
+    'model.transformer.max_len': 96, 'data.instruct.pad_multiple': 8,
+    'eval.respond.max_len': 8,
     'eval.respond.max_pairs': 8, 'eval.translate.max_len': 8,
     'eval.translate.beam_size': 2, 'generate.length': 8,
     'train.num_epochs': 1, 'train.warmup_steps': 0,
