@@ -123,15 +123,43 @@ class EpochPlan(_Epochs):
             'seq_len, or more data')
 
 
+class _ExamplePlan(_Epochs):
+  """A plan whose rows are whole examples (pairs, instruction rows): the
+  carry is reset every batch, the learning rate is not scaled by window
+  length, and every split must hold examples (`_NOUN`, counted by
+  `_num_examples`)."""
+
+  resets_carry = True  # every example stands alone
+  _NOUN = 'examples'
+
+  def _num_examples(self, split: str) -> int:
+    raise NotImplementedError
+
+  def lr_scale(self, window_length: int) -> None:
+    del window_length
+
+  def check_split_sizes(self) -> None:
+    count, batch_size = self._num_examples('train'), self.config.train.batch_size
+    if count < batch_size:
+      raise DataError(f'the train split has {count:,} {self._NOUN}, fewer '
+                      f'than train.batch_size={batch_size}')
+    for split in ('valid', 'test'):
+      if not self._num_examples(split):
+        raise DataError(f'the {split} split has no {self._NOUN}')
+
+
 @dataclasses.dataclass(frozen=True)
-class PairPlan(_Epochs):
+class PairPlan(_ExamplePlan):
   """The training batches of a PairedCorpus: length-bucketed PairBatches,
   shuffled per (seed, epoch); the last partial batch of an epoch is dropped
   (every epoch has the same steps, and jit sees few shapes)."""
   config: Any  # the run config (ml_collections.ConfigDict)
   corpus: 'paired.PairedCorpus'
 
-  resets_carry = True  # every pair stands alone
+  _NOUN = 'pairs'
+
+  def _num_examples(self, split: str) -> int:
+    return len(self.corpus.source[split])
 
   @functools.cached_property
   def _epochs(self):
@@ -146,28 +174,19 @@ class PairPlan(_Epochs):
         source, target, self.config.train.batch_size, seed=self.config.seed,
         epoch=epoch, drop_last=True, start=start, rows=rows)
 
-  def lr_scale(self, window_length: int) -> None:
-    del window_length
-
-  def check_split_sizes(self) -> None:
-    pairs, batch_size = len(self.corpus.source['train']), self.config.train.batch_size
-    if pairs < batch_size:
-      raise DataError(f'the train split has {pairs:,} pairs, fewer than '
-                      f'train.batch_size={batch_size}')
-    for split in ('valid', 'test'):
-      if not self.corpus.source[split]:
-        raise DataError(f'the {split} split has no pairs')
-
 
 @dataclasses.dataclass(frozen=True)
-class InstructPlan(_Epochs):
+class InstructPlan(_ExamplePlan):
   """The training batches of an InstructData: padded rows, prompt targets
   masked out, bucketed by length and shuffled per (seed, epoch); the last
   partial batch of an epoch is dropped (see data/instruct.py)."""
   config: Any  # the run config (ml_collections.ConfigDict)
   corpus: 'instruct.InstructData'
 
-  resets_carry = True  # every row is one example
+  _NOUN = 'instruction pairs'
+
+  def _num_examples(self, split: str) -> int:
+    return len(self.corpus.rows[split])
 
   @functools.cached_property
   def _epochs(self):
@@ -181,15 +200,3 @@ class InstructPlan(_Epochs):
         *self.corpus.split('train'), self.config.train.batch_size,
         seed=self.config.seed, epoch=epoch, pad_multiple=i.pad_multiple,
         max_len=i.max_len, start=start, rows_range=rows)
-
-  def lr_scale(self, window_length: int) -> None:
-    del window_length
-
-  def check_split_sizes(self) -> None:
-    rows, batch_size = len(self.corpus.rows['train']), self.config.train.batch_size
-    if rows < batch_size:
-      raise DataError(f'the train split has {rows:,} instruction pairs, fewer '
-                      f'than train.batch_size={batch_size}')
-    for split in ('valid', 'test'):
-      if not self.corpus.rows[split]:
-        raise DataError(f'the {split} split has no instruction pairs')
