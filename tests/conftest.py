@@ -5,6 +5,7 @@ anything imports jax.
 """
 
 import contextlib
+import importlib.util
 import os
 import pathlib
 
@@ -30,6 +31,15 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 # The real datasets the data tests read, each with a file that must be there.
 DATASETS = {'ptb': 'ptb.train.txt', 'multi30k': 'train.en.gz'}
+
+
+def load_script(path, name: str):
+  """Imports `path` (a script or an experiment's config.py: in no package)
+  as a fresh module called `name`."""
+  spec = importlib.util.spec_from_file_location(name, path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
 
 
 def require_dataset(name: str) -> pathlib.Path:

@@ -1,6 +1,5 @@
 """scripts/benchmark.py runs (tiny mode), and the train step compiles once."""
 
-import importlib.util
 import json
 import pathlib
 
@@ -13,17 +12,13 @@ from rnnlm_jax.training import scoring
 from rnnlm_jax.training import optim, parallel, steps
 from rnnlm_jax.training.steps import train_step
 
-from conftest import count_compiles
+from conftest import count_compiles, load_script
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def _load_benchmark():
-  spec = importlib.util.spec_from_file_location(
-      'benchmark_script', REPO_ROOT / 'scripts' / 'benchmark.py')
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+  return load_script(REPO_ROOT / 'scripts' / 'benchmark.py', 'benchmark_script')
 
 
 def test_tiny_benchmark_writes_positive_numbers(tmp_path):

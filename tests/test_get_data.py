@@ -1,7 +1,6 @@
 """scripts/get_data.py on small archives made here (no network in tests)."""
 
 import gzip
-import importlib.util
 import io
 import os
 import subprocess
@@ -11,7 +10,7 @@ import zipfile
 
 import pytest
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, load_script
 
 SCRIPT = REPO_ROOT / 'scripts' / 'get_data.py'
 PTB = {f'ptb.{s}.txt': f' the {s} words \n a b c \n'.encode() for s in
@@ -93,10 +92,7 @@ def test_a_gz_that_is_no_gzip_is_refused(tmp_path):
 
 
 def _load_script():
-  spec = importlib.util.spec_from_file_location('get_data_script', SCRIPT)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+  return load_script(SCRIPT, 'get_data_script')
 
 
 def test_download_path_with_file_urls(tmp_path, monkeypatch, capsys):

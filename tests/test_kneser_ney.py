@@ -1,7 +1,6 @@
 """Interpolated modified Kneser-Ney: formulas, normalisation, PTB perplexity."""
 
 import collections
-import importlib.util
 import math
 
 import numpy as np
@@ -11,7 +10,7 @@ from rnnlm_jax import configs
 from rnnlm_jax.data import load_corpus
 from rnnlm_jax.models.kneser_ney import KneserNeyLM
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, load_script
 
 A, B, C, D = 0, 1, 2, 3  # toy ids; D never occurs in training
 
@@ -205,10 +204,7 @@ def test_ptb_kn5_perplexity_matches_srilm(ptb_dir):
 
 
 def test_ngram_ptb_script_row_and_table(ptb_dir, tmp_path):
-  spec = importlib.util.spec_from_file_location(
-      'ngram_ptb_script', REPO_ROOT / 'scripts' / 'ngram_ptb.py')
-  script = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(script)
+  script = load_script(REPO_ROOT / 'scripts' / 'ngram_ptb.py', 'ngram_ptb_script')
   row = script.run_row('kn3_ptb', str(ptb_dir), str(tmp_path))
   assert row['order'] == 3 and row['level'] == 'word'
   assert 100 < math.exp(row['test_nats']) < math.exp(row['valid_nats']) < 250

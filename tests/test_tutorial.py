@@ -1,24 +1,19 @@
 """docs/tutorial.py runs top to bottom (shrunk), and docs/tutorial.ipynb is
 its rendering."""
 
-import importlib.util
 import json
 import os
 import subprocess
 import sys
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, load_script
 
 TUTORIAL = REPO_ROOT / 'docs' / 'tutorial.py'
 FIGURES = ('learning_curve', 'overfitting', 'attention')
 
 
 def _render_module():
-  spec = importlib.util.spec_from_file_location(
-      'render_tutorial', REPO_ROOT / 'scripts' / 'render_tutorial.py')
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+  return load_script(REPO_ROOT / 'scripts' / 'render_tutorial.py', 'render_tutorial')
 
 
 def _cells(path):

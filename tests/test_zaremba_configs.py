@@ -5,13 +5,14 @@ released TF code (ptb_word_lm.py: Small/Medium/LargeConfig), not copied from
 the configs, so a drifting config fails here.
 """
 
-import importlib.util
 import pathlib
 
 import pytest
 
 from rnnlm_jax import configs, models
 from rnnlm_jax.training import optim
+
+from conftest import load_script
 
 EXPERIMENTS = pathlib.Path(__file__).resolve().parents[1] / 'experiments'
 
@@ -26,10 +27,7 @@ PAPER = {
 
 def _module(name):
   path = EXPERIMENTS / f'zaremba_{name}' / 'config.py'
-  spec = importlib.util.spec_from_file_location(f'zaremba_{name}_config', path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+  return load_script(path, f'zaremba_{name}_config')
 
 
 @pytest.mark.parametrize('name', sorted(PAPER))
