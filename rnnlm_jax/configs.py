@@ -60,7 +60,8 @@ def base_config() -> ml_collections.ConfigDict:
   # caps on tokens per split (0: no cap); keep CPU runs short
   c.data.max_train_tokens = 0
   c.data.max_eval_tokens = 0
-  # corpus cache: local dir; text tokenized once, ids memory-mapped ('' = off)
+  # corpus cache: local dir; text tokenized once, ids memory-mapped ('' = off);
+  # task='seq2seq': the encoded pairs (data/paired_cache.py); not 'instruct'
   c.data.cache_dir = ''
   # 'stream': contiguous rows, hidden state carried across windows (TBPTT)
   # 'sentence': one padded, masked sentence per row; state reset each batch
@@ -422,6 +423,8 @@ def _validate_instruct(config: ml_collections.ConfigDict) -> None:
          'must be 0 (no limit) or >= 2')
   _check(i.pad_multiple >= 1, 'data.instruct.pad_multiple', i.pad_multiple,
          'must be >= 1')
+  _check(not d.cache_dir, 'data.cache_dir', d.cache_dir,
+         "task='instruct' encodes its pairs in memory (no cache); set it to ''")
   _check(config.model.type not in ('ngram', 'seq2seq'), 'model.type',
          config.model.type, "task='instruct' trains a decoder-only LM")
   tr = config.model.transformer

@@ -7,7 +7,7 @@ while killing it `--kills` times at random steps, as the checkpoint for that
 step is being written (checkpoints come every 2 steps), re-running the same
 command after each kill and once more to finish. Passes when the final params,
 optimizer state and logged metrics are bit-identical to the unbroken run.
-The default test suite runs the same check with 5 kills
+The default test suite runs the same check with 3 kills
 (tests/test_reliability.py).
 """
 

@@ -97,6 +97,15 @@ def test_seq2seq_trains_on_code_pairs(tmp_path, monkeypatch):
   saved = json.load(open(os.path.join(workdir, 'results.json')))
   assert saved['data_info']['functions'] == results['data_info']['functions']
   assert os.path.exists(os.path.join(workdir, 'spm.py.model'))
+  # Multi-line code outputs: one JSON record per test pair, not lines of text.
+  references = []
+  for name in ('greedy', 'beam'):
+    path = os.path.join(workdir, f'responses_test_{name}.jsonl')
+    records = [json.loads(l) for l in open(path)]
+    assert records and {'instruction', 'reference', 'response', 'parses'} <= set(records[0])
+    references.append([r['reference'] for r in records])
+  assert references[0] == references[1] and any('\n' in r for r in references[0])
+  assert not os.path.exists(os.path.join(workdir, 'translations.test.beam.txt'))
 
 
 def test_experiment_config_settings_are_load_paired_settings():

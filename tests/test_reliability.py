@@ -24,9 +24,10 @@ def reference_run(tmp_path_factory):
   return workdir, wall
 
 
-def test_sigkill_at_five_random_points_resumes_bit_identically(reference_run, tmp_path):
+def test_sigkill_at_three_random_points_resumes_bit_identically(reference_run, tmp_path):
   reference, _ = reference_run
-  targets = kill_resume.kill_steps(random.Random(1), 5)
+  # Each kill costs a process start; scripts/kill_resume.py takes --kills N.
+  targets = kill_resume.kill_steps(random.Random(1), 3)
   seen = kill_resume.run_with_kills(str(tmp_path), targets)
   assert all(s < kill_resume.TOTAL_STEPS for s in seen), f'a kill missed the run: {seen}'
   assert kill_resume.differences(reference, str(tmp_path)) == []

@@ -53,6 +53,7 @@ def test_train_writes_run_files_and_compiles_once(tmp_path):
     if line['split'] == 'train':  # throughput per device, for scaling efficiency
       assert line['tokens_per_s_per_device'] == pytest.approx(line['tokens_per_s'] / 4)
   assert results['tokens_per_s_per_device_this_invocation'] > 0
+  assert results['tokens_trained_this_invocation'] == 130 * 4 * 8
   assert sorted(os.listdir(tmp_path / 'checkpoints'))  # latest kept
   assert len((tmp_path / 'samples.txt').read_text().split()) > 5
 

@@ -80,6 +80,11 @@ def test_reverse_task_reaches_exact_match(reverse_run):
   assert results['test_ppl'] < 1.2  # teacher-forced, per target token
   assert os.path.exists(os.path.join(workdir, 'attention_test0.png'))
   assert 'tok:13a' in results['test_beam_bleu_signature']
+  # Throughput counts real target tokens ('<eos>' included, padding not):
+  # 600 steps x 32 pairs are 12 epochs of the 1,600 training pairs.
+  lines = open(os.path.join(config.data.path, 'train.tgt')).read().splitlines()
+  assert results['tokens_trained_this_invocation'] == 12 * sum(
+      len(l.split()) + 1 for l in lines)
 
 
 def test_translate_from_python_and_the_command_line(reverse_run, tmp_path):
@@ -107,12 +112,15 @@ def test_translate_refuses_a_language_model_run(reverse_run):
 
 
 def test_seq2seq_resume_is_exact(tmp_path):
+  """Also: the broken run reads its pairs through data.cache_dir (built by
+  the first start, reused by the resume) and still equals the straight one."""
   _write_reverse_task(tmp_path, sizes=(320, 32, 32))
   config = reverse_config(tmp_path, num_steps=20)
   config.train.eval_every_steps = 10
   config.train.checkpoint_every_steps = 5
   config.eval.translate.beam_size = 1
   straight = trainer.train_and_evaluate(config, str(tmp_path / 'straight'))
+  config.data.cache_dir = str(tmp_path / 'cache')
   broken = str(tmp_path / 'broken')
   calls = []
   real = trainer.train_step
@@ -136,6 +144,7 @@ def test_seq2seq_resume_is_exact(tmp_path):
   jax.tree.map(np.testing.assert_array_equal, a.params, b.params)
   saved = json.loads(open(os.path.join(broken, 'config.json')).read())
   assert saved['task'] == 'seq2seq'
+  assert len(os.listdir(tmp_path / 'cache')) == 1  # the resume reused it
 
 
 @pytest.mark.slow

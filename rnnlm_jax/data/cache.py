@@ -71,11 +71,11 @@ def cache_key(source: streaming.TextSource, settings: dict) -> str:
                  json.dumps(settings, sort_keys=True)])[:16]
 
 
-def _safe(name: str) -> str:
+def safe_name(name: str) -> str:
   return ''.join(c if c.isalnum() or c in '-_.' else '_' for c in name)
 
 
-def _check_dir(cache_dir: str) -> pathlib.Path:
+def check_dir(cache_dir: str) -> pathlib.Path:
   if '://' in cache_dir:
     raise DataError(f'data.cache_dir={cache_dir!r}: only local directories '
                     'are supported (the ids are memory-mapped); use a local '
@@ -83,27 +83,29 @@ def _check_dir(cache_dir: str) -> pathlib.Path:
   return pathlib.Path(os.path.expanduser(cache_dir))
 
 
-def _read_manifest(directory: pathlib.Path, key: str) -> dict:
+def read_manifest(directory: pathlib.Path, key: str,
+                  fmt: str = cache_build.FORMAT,
+                  version: int = cache_build.VERSION) -> dict:
+  """The checked manifest of a cache of format `fmt`; DamagedCache if not."""
   path = directory / cache_build.MANIFEST
   try:
     manifest = json.loads(path.read_text(encoding='utf-8'))
   except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
     raise DamagedCache(path, f'unreadable manifest ({type(e).__name__})'
                        ) from None
-  if not isinstance(manifest, dict) or manifest.get('format') != (
-      cache_build.FORMAT):
-    raise DamagedCache(path, 'not a corpus cache manifest')
-  if manifest.get('version') != cache_build.VERSION:
+  if not isinstance(manifest, dict) or manifest.get('format') != fmt:
+    raise DamagedCache(path, f'not a {fmt} manifest')
+  if manifest.get('version') != version:
     raise DamagedCache(path, f'format version {manifest.get("version")!r}, '
-                       f'this code reads {cache_build.VERSION}')
+                       f'this code reads {version}')
   if manifest.get('key') != key:
     raise DamagedCache(path, f'key {manifest.get("key")!r} is not the '
                        f"directory's {key!r}")
   return manifest
 
 
-def _open_stream(directory: pathlib.Path, entry: dict,
-                 dtype: np.dtype) -> np.ndarray:
+def open_ids(directory: pathlib.Path, entry: dict,
+             dtype: np.dtype) -> np.ndarray:
   """Memory-maps one ids file after the cheap checks (size, sampled blocks)."""
   path = directory / entry['file']
   try:
@@ -122,8 +124,8 @@ def _open_stream(directory: pathlib.Path, entry: dict,
   return np.memmap(path, dtype=dtype, mode='r', shape=(entry['tokens'],))
 
 
-def _open_vocab(directory: pathlib.Path, manifest: dict) -> Vocabulary:
-  entry = manifest['vocab']
+def open_vocab(directory: pathlib.Path, entry: dict) -> Vocabulary:
+  """The vocabulary file of a manifest entry {file, md5, size, fingerprint}."""
   path = directory / entry['file']
   try:
     if cache_build.file_md5(path) != entry['md5']:
@@ -138,12 +140,12 @@ def _open_vocab(directory: pathlib.Path, manifest: dict) -> Vocabulary:
 
 def open_cache(directory: pathlib.Path, key: str) -> Cached:
   """The cache in `directory`; DamagedCache if anything does not check out."""
-  manifest = _read_manifest(directory, key)
+  manifest = read_manifest(directory, key)
   try:
     dtype = np.dtype(manifest['dtype'])
-    streams = {s: _open_stream(directory, manifest['files'][s], dtype)
+    streams = {s: open_ids(directory, manifest['files'][s], dtype)
                for s in SPLITS}
-    vocab = _open_vocab(directory, manifest)
+    vocab = open_vocab(directory, manifest['vocab'])
     fingerprint = manifest['source']['fingerprint']
     name = manifest['name']
   except (KeyError, TypeError, ValueError) as e:
@@ -165,15 +167,16 @@ def verify(directory: pathlib.Path) -> None:
       raise DamagedCache(directory / entry['file'], 'checksum mismatch')
 
 
-def _publish(tmp: pathlib.Path, directory: pathlib.Path, key: str) -> None:
-  """Renames the finished `tmp` to `directory`, replacing a damaged one."""
+def _publish(tmp: pathlib.Path, directory: pathlib.Path, is_good) -> None:
+  """Renames the finished `tmp` to `directory`, replacing a damaged one
+  (is_good(directory) raises DamagedCache for one that must not be kept)."""
   try:
     os.rename(tmp, directory)
     return
   except OSError:
     pass  # `directory` exists: damaged, or another process just built it
   try:
-    open_cache(directory, key)
+    is_good(directory)
     shutil.rmtree(tmp, ignore_errors=True)  # theirs is good: keep it
     return
   except DamagedCache:
@@ -184,27 +187,39 @@ def _publish(tmp: pathlib.Path, directory: pathlib.Path, key: str) -> None:
   shutil.rmtree(stale, ignore_errors=True)
 
 
+def open_or_build(directory: pathlib.Path, open_fn, build_fn, what: str):
+  """open_fn(directory) of a good cache; else build_fn(tmp) writes a complete
+  one into a temporary sibling, which is renamed into place, then opened.
+
+  open_fn raises DamagedCache for a cache that must not be used: it is
+  logged, naming the file, and rebuilt.
+  """
+  if directory.exists():
+    try:
+      cached = open_fn(directory)
+      log.info('%s cache: memory-mapping %s', what, directory)
+      return cached
+    except DamagedCache as e:
+      log.warning('%s cache damaged, rebuilding it: %s', what, e)
+  log.info('%s cache: tokenizing into %s', what, directory)
+  directory.parent.mkdir(parents=True, exist_ok=True)
+  tmp = directory.with_name(
+      f'.{directory.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}')
+  tmp.mkdir()
+  try:
+    build_fn(tmp)
+    _publish(tmp, directory, open_fn)
+  finally:
+    shutil.rmtree(tmp, ignore_errors=True)  # gone after a successful rename
+  return open_fn(directory)
+
+
 def load(source: streaming.TextSource, settings: dict, cache_dir: str,
          vocab: Vocabulary | None = None) -> Cached:
   """The cached corpus of `source`, built first when missing or damaged."""
-  root = _check_dir(cache_dir)
   key = cache_key(source, settings)
-  directory = root / f'{_safe(source.name)}-{key}'
-  if directory.exists():
-    try:
-      cached = open_cache(directory, key)
-      log.info('corpus cache: memory-mapping %s', directory)
-      return cached
-    except DamagedCache as e:
-      log.warning('corpus cache damaged, rebuilding it: %s', e)
-  log.info('corpus cache: tokenizing %s into %s', source.name, directory)
-  root.mkdir(parents=True, exist_ok=True)
-  tmp = root / f'.{directory.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}'
-  tmp.mkdir()
-  try:
-    cache_build.build(source, settings, key, tmp, vocab)
-    _publish(tmp, directory, key)
-  finally:
-    shutil.rmtree(tmp, ignore_errors=True)  # gone after a successful rename
-  return open_cache(directory, key)
-
+  directory = check_dir(cache_dir) / f'{safe_name(source.name)}-{key}'
+  return open_or_build(
+      directory, lambda d: open_cache(d, key),
+      lambda tmp: cache_build.build(source, settings, key, tmp, vocab),
+      f'corpus {source.name}')

@@ -17,6 +17,7 @@ prepends '<bos>' (decoder inputs).
 """
 
 import dataclasses
+import hashlib
 import itertools
 import os
 import pathlib
@@ -26,6 +27,7 @@ import numpy as np
 
 from rnnlm_jax.data import code_instructions  # registers its format
 from rnnlm_jax.data import instruction_files  # registers its format
+from rnnlm_jax.data import paired_cache
 from rnnlm_jax.data import paired_sources
 from rnnlm_jax.data import tokenizers as tok_lib
 from rnnlm_jax.data.corpus import md5_of, SPLITS
@@ -52,6 +54,7 @@ def defaults() -> dict:
       spm_model_type='unigram',
       vocab_min_count=1, vocab_max_size=0, max_source_len=0,
       max_target_len=0, length_policy='truncate', length_splits=('train',),
+      cache_dir='',
       **code_instructions.defaults(), **instruction_files.defaults())
 
 
@@ -250,9 +253,10 @@ def _readonly(ids: np.ndarray) -> np.ndarray:
   return ids
 
 
-def apply_length_limits(source: list, target: list, references: list,
-                        max_source: int, max_target: int, policy: str):
-  """(source, target, references, truncated, dropped) after the limits.
+def apply_length_limits(source: list, target: list, max_source: int,
+                        max_target: int, policy: str):
+  """(source, target, kept, truncated, dropped) after the limits; kept: the
+  index of each remaining pair in the input.
 
   max_source / max_target count tokens plus the '<eos>' batching appends, so
   an id sequence may hold max - 1 tokens; 0 means no limit. A pair is counted
@@ -261,8 +265,8 @@ def apply_length_limits(source: list, target: list, references: list,
   """
   cap_s = max_source - 1 if max_source else None
   cap_t = max_target - 1 if max_target else None
-  out_s, out_t, out_r, truncated, dropped = [], [], [], 0, 0
-  for src, tgt, ref in zip(source, target, references):
+  out_s, out_t, kept, truncated, dropped = [], [], [], 0, 0
+  for i, (src, tgt) in enumerate(zip(source, target)):
     too_long = ((cap_s is not None and len(src) > cap_s)
                 or (cap_t is not None and len(tgt) > cap_t))
     if too_long and policy == 'drop':
@@ -273,28 +277,46 @@ def apply_length_limits(source: list, target: list, references: list,
       src, tgt = src[:cap_s], tgt[:cap_t]
     out_s.append(src)
     out_t.append(tgt)
-    out_r.append(ref)
-  return out_s, out_t, out_r, truncated, dropped
+    kept.append(i)
+  return out_s, out_t, kept, truncated, dropped
 
 
-def _encode_splits(s: dict, vocabs, tokens, raw_target):
-  """Per split: ids, references, truncated and dropped counts."""
-  source, target, refs, truncated, dropped = {}, {}, {}, {}, {}
+def _tokenizers(s: dict, raw) -> list:
+  return [_tokenizer(s, lang, side['train']) for lang, side in
+          zip((s['source_lang'], s['target_lang']), (raw.source, raw.target))]
+
+
+def _encode(s: dict, raw, vocabs) -> dict:
+  """Tokenizes, builds the vocabularies (unless given) and encodes every
+  split: paired_cache.build's `encoded` dict."""
+  toks = _tokenizers(s, raw)
+  tokens = [{split: [t.tokenize(x) for x in side[split]] for split in SPLITS}
+            for t, side in zip(toks, (raw.source, raw.target))]
+  if vocabs is None:
+    vocabs = [_build_vocab(s, t, tk['train']) for t, tk in zip(toks, tokens)]
+  rows, truncated, dropped = {}, {}, {}
   for split in SPLITS:
     ids = [[v.encode(x) for x in tk[split]] for v, tk in zip(vocabs, tokens)]
     limits = ((s['max_source_len'], s['max_target_len'])
               if split in s['length_splits'] else (0, 0))
-    src, tgt, ref, truncated[split], dropped[split] = apply_length_limits(
-        ids[0], ids[1], [r.strip() for r in raw_target[split]], *limits,
-        s['length_policy'])
-    source[split] = tuple(_readonly(x) for x in src)
-    target[split] = tuple(_readonly(x) for x in tgt)
-    refs[split] = tuple(ref)
-  if not source['train']:
-    raise DataError(f"data.length_policy='drop' dropped all "
-                    f"{dropped['train']:,} training pairs; raise "
-                    'data.max_source_len / data.max_target_len')
-  return source, target, refs, truncated, dropped
+    src, tgt, kept, truncated[split], dropped[split] = apply_length_limits(
+        ids[0], ids[1], *limits, s['length_policy'])
+    rows[split] = {'source': src, 'target': tgt, 'kept': kept}
+  return {'name': raw.name, 'raw_fingerprint': raw.fingerprint, 'settings': s,
+          'vocabs': tuple(vocabs), 'rows': rows, 'truncated': truncated,
+          'dropped': dropped, 'tokenizers': toks}
+
+
+def _spm_models(s: dict) -> dict | None:
+  """{file: md5} of the SentencePiece models already in spm_dir (a resume
+  or a reused workdir), which the ids then depend on; None if none."""
+  if s['tokenizer'] != 'sentencepiece' or not s['spm_dir']:
+    return None
+  paths = [pathlib.Path(s['spm_dir']) / f"spm.{s[k]}.model"
+           for k in ('source_lang', 'target_lang')]
+  found = {p.name: hashlib.md5(p.read_bytes()).hexdigest()
+           for p in paths if p.exists()}
+  return found or None
 
 
 def load_paired(data_source: str = 'files', *, vocabs=None,
@@ -336,27 +358,41 @@ def load_paired(data_source: str = 'files', *, vocabs=None,
   s['lowercase'] = bool(s['lowercase'])
   _check_settings(s)
   raw = PAIR_FORMATS.get(data_source)(s)
-  langs = (s['source_lang'], s['target_lang'])
-  sides = (raw.source, raw.target)
-  toks = [_tokenizer(s, lang, side['train'])
-          for lang, side in zip(langs, sides)]
-  tokens = [{split: [t.tokenize(x) for x in side[split]] for split in SPLITS}
-            for t, side in zip(toks, sides)]
-  if vocabs is None:
-    vocabs = [_build_vocab(s, t, tk['train']) for t, tk in zip(toks, tokens)]
+  if vocabs is not None:
+    vocabs = tuple(check_specials(v, f'data.{w}_vocab')
+                   for v, w in zip(vocabs, ('source', 'target')))
+  if s['cache_dir']:
+    encoded = paired_cache.load(
+        s['cache_dir'], raw.name, raw.fingerprint, s, vocabs,
+        _spm_models(s), lambda: _encode(s, raw, vocabs), s['spm_dir'])
+    toks = _tokenizers(s, raw)  # SentencePiece: the cached models
   else:
-    vocabs = [check_specials(v, f'data.{w}_vocab')
-              for v, w in zip(vocabs, ('source', 'target'))]
-  source, target, refs, truncated, dropped = _encode_splits(
-      s, vocabs, tokens, raw.target)
+    encoded = _encode(s, raw, vocabs)
+    toks = encoded['tokenizers']
+  vocabs, rows = encoded['vocabs'], encoded['rows']
+  if not len(rows['train']['kept']):
+    raise DataError(f"data.length_policy='drop' dropped all "
+                    f"{encoded['dropped']['train']:,} training pairs; raise "
+                    'data.max_source_len / data.max_target_len')
+  side = lambda name: {split: _as_ids(rows[split][name]) for split in SPLITS}
+  references = {split: tuple(raw.target[split][i].strip()
+                             for i in rows[split]['kept']) for split in SPLITS}
   fingerprint = md5_of(
       [raw.fingerprint, toks[0].settings(), toks[1].settings(),
        vocabs[0].fingerprint, vocabs[1].fingerprint, s['length_policy'],
        str(s['max_source_len']), str(s['max_target_len']),
        ','.join(s['length_splits'])])
   return PairedCorpus(
-      name=raw.name, source_lang=langs[0], target_lang=langs[1],
+      name=raw.name, source_lang=s['source_lang'], target_lang=s['target_lang'],
       source_vocab=vocabs[0], target_vocab=vocabs[1],
-      source_tokenizer=toks[0], target_tokenizer=toks[1], source=source,
-      target=target, references=refs, fingerprint=fingerprint,
-      truncated=truncated, dropped=dropped, info=dict(raw.info))
+      source_tokenizer=toks[0], target_tokenizer=toks[1], source=side('source'),
+      target=side('target'), references=references, fingerprint=fingerprint,
+      truncated=dict(encoded['truncated']), dropped=dict(encoded['dropped']),
+      info=dict(raw.info))
+
+
+def _as_ids(seqs):
+  """A cache's RaggedIds as they are; lists of arrays as a read-only tuple."""
+  if isinstance(seqs, paired_cache.RaggedIds):
+    return seqs
+  return tuple(_readonly(np.asarray(x, np.int32)) for x in seqs)

@@ -24,7 +24,6 @@ its own:
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 from absl import logging
 from etils import epath
 
@@ -34,7 +33,6 @@ from rnnlm_jax.data import paired, paired_sources
 from rnnlm_jax.data import tokenizers as tok_lib
 from rnnlm_jax.training import instruct_eval, parallel, run_files, scoring
 from rnnlm_jax.training import tasks, translation
-from rnnlm_jax.training.steps import eval_step
 
 SHOW_EXAMPLES = 2
 
@@ -111,23 +109,14 @@ def score(params, model, dataset, split: str, batch_size: int, config, mesh,
   """Response NLL per token of `split` (each pair once, prompt targets
   masked out): {'loss', 'ppl', 'bits', 'tokens', 'bits_per_char'} (per
   character of the responses: comparable across tokenizers)."""
-  if method != 'static':
-    raise ValueError(f"eval.method={method!r}: the instruct task scores "
-                     "'static' only")
-  sharding = parallel.batch_sharded(mesh, batch_size)
-  rows = parallel.process_rows(batch_size, sharding)
   i = config.data.instruct
-  total, count = jnp.zeros(()), jnp.zeros(())
-  for batch in instruct_data.batches(
+  rows = parallel.process_rows(batch_size, parallel.batch_sharded(mesh, batch_size))
+  batches = instruct_data.batches(
       *dataset.split(split), batch_size, shuffle=False,
-      pad_multiple=i.pad_multiple, max_len=i.max_len, rows_range=rows):
-    batch = parallel.to_global(batch, sharding, batch_size)
-    carry = scoring.initial_carry(model, batch_size, sharding)  # per batch
-    nll, n, _ = eval_step(params, model, batch, carry)
-    total, count = total + nll, count + n
-  return dict(scoring.summarize(float(total), float(count)),
-              bits_per_char=scoring.bits_per_char(float(total),
-                                                  dataset.scored_chars[split]))
+      pad_multiple=i.pad_multiple, max_len=i.max_len, rows_range=rows)
+  return scoring.score_rows(params, model, batches, batch_size=batch_size,
+                            mesh=mesh, num_chars=dataset.scored_chars[split],
+                            task='instruct', method=method)
 
 
 def show(model, params, dataset, config) -> str:

@@ -76,13 +76,15 @@ def decoding_results(params, model, dataset, config, workdir: str) -> dict:
                            **decoding_options(r, method))
       results.update(scores_of(f'{split}_{method}_', hypotheses, references))
       if jax.process_index() == 0:
-        _write_responses(workdir, f'{split}_{method}', instructions,
+        write_responses(workdir, f'{split}_{method}', instructions,
                          references, hypotheses)
   return results
 
 
-def _write_responses(workdir: str, name: str, instructions, references,
-                     hypotheses) -> None:
+def write_responses(workdir: str, name: str, instructions, references,
+                    hypotheses) -> None:
+  """responses_{name}.jsonl: one JSON object per pair (multi-line code
+  stays one record)."""
   path = epath.Path(workdir) / f'responses_{name}.jsonl'
   lines = [json.dumps({'instruction': i, 'reference': r, 'response': h,
                        'parses': code_metrics.parses(h)})

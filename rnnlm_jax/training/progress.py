@@ -55,6 +55,10 @@ class LogWindow:
 
   def __init__(self):
     self._last_rate = None
+    # Real (unmasked) tokens of the windows flushed by this process, for the
+    # run's throughput; a restored window's earlier tokens are not counted.
+    self.flushed_tokens = 0.0
+    self._restored_tokens = 0.0
     self._reset()
 
   def _reset(self) -> None:
@@ -85,6 +89,7 @@ class LogWindow:
     # float32 again, so the remaining additions round exactly as before.
     self._sums = {k: jnp.asarray(v, jnp.float32) for k, v in snapshot['sums'].items()}
     self._steps = snapshot['steps']
+    self._restored_tokens = float(snapshot['sums']['tokens'])
 
   def tokens_per_second(self) -> float | None:
     return self._last_rate
@@ -94,6 +99,8 @@ class LogWindow:
     elapsed = time.perf_counter() - self._start_time
     loss = float(sums['nll'] / max(sums['tokens'], 1.0))
     self._last_rate = float(sums['tokens']) / max(elapsed, 1e-9)
+    self.flushed_tokens += float(sums['tokens']) - self._restored_tokens
+    self._restored_tokens = 0.0
     scalars = {'loss': loss, 'ppl': math.exp(min(loss, 700.0)),
                'grad_norm': float(sums['grad_norm']) / max(self._steps - sums['skipped'], 1),
                'skipped_steps': float(sums['skipped']),

@@ -77,6 +77,30 @@ def bits_per_char(total_nll: float, num_chars: int) -> float:
   return total_nll / math.log(2) / max(num_chars, 1)
 
 
+def score_rows(params, model, batches, *, batch_size: int, mesh: Mesh,
+               num_chars: int, task: str, method: str = 'static'
+               ) -> dict[str, float]:
+  """Static scoring of independent rows (sentence pairs, instruction rows):
+  each batch from a zero carry, every masked-in target token once.
+
+  batches: an iterable of host batches of `batch_size` rows (this process's
+  rows of each global batch); num_chars: characters of the scored text, for
+  bits per character. Returns summarize()'s keys plus 'bits_per_char'.
+  """
+  if method != 'static':
+    raise ValueError(f"eval.method={method!r}: the {task} task scores "
+                     "'static' only")
+  sharding = parallel.batch_sharded(mesh, batch_size)
+  total, count = jnp.zeros(()), jnp.zeros(())
+  for batch in batches:
+    batch = parallel.to_global(batch, sharding, batch_size)
+    carry = initial_carry(model, batch_size, sharding)
+    nll, n, _ = eval_step(params, model, batch, carry)
+    total, count = total + nll, count + n
+  return dict(summarize(float(total), float(count)),
+              bits_per_char=bits_per_char(float(total), num_chars))
+
+
 def score_stream(params, model, stream: np.ndarray, *, batch_size: int,
                  seq_len: int, mesh: Mesh, method: str = 'static',
                  eval_config=None, return_state: bool = False, corpus=None):

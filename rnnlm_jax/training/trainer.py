@@ -109,7 +109,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   start_time = time.perf_counter()
 
   # --- the main run ----------------------------------------------------------
-  main, results, steps_now = _train_and_score(
+  main, results, tokens_now = _train_and_score(
       main, cache=MAIN_RESULTS if finetuning else None)
   final = main
 
@@ -119,15 +119,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                        finetuning=True)
     if not final.checkpointer.steps():
       final = _start_finetuning(final, _best_eval_state(main).params)
-    final, stage_results, stage_steps = _train_and_score(final)
+    final, stage_results, stage_tokens = _train_and_score(final)
     results = _merge_finetune_results(results, stage_results)
-    steps_now += stage_steps
+    tokens_now += stage_tokens
 
   # --- results and a sample --------------------------------------------------
   seconds = time.perf_counter() - start_time
-  rate = steps_now * config.train.batch_size * config.train.seq_len / max(seconds, 1e-9)
+  # Real target tokens (masks applied: padded pairs and prompts not counted).
+  rate = tokens_now / max(seconds, 1e-9)
   sample = final.task.show(final.model, final.state.params, final.corpus, config)
   results.update(train_seconds_this_invocation=seconds,
+                 tokens_trained_this_invocation=tokens_now,
                  tokens_per_s_this_invocation=rate,
                  tokens_per_s_per_device_this_invocation=rate / jax.device_count(),
                  sample=sample)
@@ -409,13 +411,12 @@ def _save_final(stage: Stage) -> None:
 
 def _train_and_score(stage: Stage, cache: str | None = None):
   """Trains `stage` to its end and scores its best checkpoint: (stage at its
-  end, results, steps taken now). With `cache`, the scores are kept in that
+  end, results, tokens trained now). With `cache`, the scores are kept in that
   file of the stage's workdir and a finished stage is not scored again."""
   if cache and stage.finished:
     cached = run_files.read_json(stage.workdir, cache)
     if cached is not None:
-      return stage, cached, 0
-  start_step = stage.step
+      return stage, cached, 0.0
   writer = metrics.MetricWriter(stage.workdir, resume_step=stage.step)
   try:
     stage = fit(stage, writer)
@@ -427,7 +428,7 @@ def _train_and_score(stage: Stage, cache: str | None = None):
     writer.close()
   if cache:
     run_files.write_json(stage.workdir, cache, results)
-  return stage, results, stage.step - start_step
+  return stage, results, stage.log_window.flushed_tokens
 
 
 def _best_eval_state(stage: Stage) -> steps.TrainState:

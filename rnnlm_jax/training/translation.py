@@ -30,7 +30,6 @@ from etils import epath
 from rnnlm_jax import bleu, data, decoding, models
 from rnnlm_jax.data import paired, paired_batching
 from rnnlm_jax.training import instruct_eval, parallel, run_files, scoring, tasks
-from rnnlm_jax.training.steps import eval_step
 
 
 def paired_settings(config, workdir: str | None) -> dict[str, Any]:
@@ -52,7 +51,7 @@ def paired_settings(config, workdir: str | None) -> dict[str, Any]:
       min_response_chars=p.min_response_chars,
       max_response_chars=p.max_response_chars, record_format=p.record_format,
       instruction_key=p.instruction_key, input_key=p.input_key,
-      output_key=p.output_key)
+      output_key=p.output_key, cache_dir=str(d.cache_dir))
   if workdir is not None:
     settings['spm_dir'] = workdir  # SentencePiece models live with the run
   return settings
@@ -93,21 +92,13 @@ def score(params, model, corpus, split: str, batch_size: int, config, mesh,
   """Teacher-forced NLL of every target token of `split` (each pair once),
   also in bits per character of the target text (its detokenized ids plus 1
   for each '<eos>'): comparable across tokenizers."""
-  if method != 'static':
-    raise ValueError(f"eval.method={method!r}: the seq2seq task scores "
-                     "'static' only")
-  sharding = parallel.batch_sharded(mesh, batch_size)
-  rows = parallel.process_rows(batch_size, sharding)
-  total, count = jnp.zeros(()), jnp.zeros(())
+  rows = parallel.process_rows(batch_size, parallel.batch_sharded(mesh, batch_size))
   source, target = corpus.split(split)
-  for batch in paired_batching.eval_batches(source, target, batch_size,
-                                            rows=rows):
-    batch = parallel.to_global(batch, sharding, batch_size)
-    nll, n, _ = eval_step(params, model, batch, ())
-    total, count = total + nll, count + n
+  batches = paired_batching.eval_batches(source, target, batch_size, rows=rows)
   chars = sum(len(corpus.decode_target(ids)) + 1 for ids in target)
-  return dict(scoring.summarize(float(total), float(count)),
-              bits_per_char=scoring.bits_per_char(float(total), chars))
+  return scoring.score_rows(params, model, batches, batch_size=batch_size,
+                            mesh=mesh, num_chars=chars, task='seq2seq',
+                            method=method)
 
 
 def translate_ids(params, model, source_ids: Sequence[np.ndarray], *,
@@ -149,7 +140,7 @@ def translate_texts(params, model, corpus, texts: Sequence[str], *, beam: int,
 def bleu_results(params, model, corpus, config, workdir: str) -> dict[str, Any]:
   """BLEU / chrF and exact match (%) of greedy and beam decoding on valid
   and test; writes the test translations and an attention heat map into
-  `workdir`. A code target (data.paired.spm_model_type='code_bpe') is also
+  `workdir` (code targets: responses_test_{greedy,beam}.jsonl). A code target (data.paired.spm_model_type='code_bpe') is also
   scored as the instruct task scores responses, on the same pairs: the first
   eval.respond.max_pairs of each split (0: all), with the parse rate."""
   t = config.eval.translate
@@ -177,8 +168,13 @@ def bleu_results(params, model, corpus, config, workdir: str) -> dict[str, Any]:
                    name, scores.bleu, scores.bleu_lowercase, scores.chrf,
                    scores.bleu_signature)
       if split == 'test' and jax.process_index() == 0:
-        (epath.Path(workdir) / f'translations.test.{name}.txt').write_text(
-            '\n'.join(hypotheses) + '\n')
+        if code:  # multi-line outputs: one JSON record per pair
+          instruct_eval.write_responses(
+              workdir, f'test_{name}', [corpus.decode_source(x) for x in source],
+              references, hypotheses)
+        else:
+          (epath.Path(workdir) / f'translations.test.{name}.txt').write_text(
+              '\n'.join(hypotheses) + '\n')
   results['length_penalty'] = t.length_penalty
   results['beam_size'] = t.beam_size
   results['data_info'] = dict(corpus.info)  # e.g. code extraction counts
