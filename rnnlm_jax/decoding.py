@@ -1,4 +1,4 @@
-"""Decoding a models.Seq2Seq: greedy, beam search, teacher-forced scoring,
+"""Decoding an encoder-decoder (models.Seq2Seq, TransformerSeq2Seq): greedy, beam search, teacher-forced scoring,
 attention maps.
 
 Everything runs under one jit per shape: the source is encoded once, then the
@@ -68,6 +68,15 @@ def check_arguments(max_len: int, length_penalty: float, beam_size: int = 1) -> 
     raise ValueError(f'length_penalty={length_penalty} must be >= 0')
 
 
+def check_steps(model, max_len: int) -> None:
+  """A decoder with a fixed-size cache (TransformerSeq2Seq: `max_len` slots)
+  emits at most that many tokens."""
+  slots = getattr(model, 'max_len', None)
+  if slots is not None and max_len > slots:
+    raise ValueError(f'max_len={max_len} decoding steps exceed the model\'s '
+                     f'{slots} positions (model.transformer.max_len)')
+
+
 def _encode(model, params, source, source_mask):
   return model.apply({'params': params}, source, source_mask,
                      method=type(model).encode)
@@ -89,6 +98,7 @@ def greedy(model, params, source: jax.Array, source_mask: jax.Array,
   beam_search's).
   """
   check_arguments(max_len, length_penalty)
+  check_steps(model, max_len)
   return _greedy(model, params, source, source_mask, max_len, bos_id, eos_id,
                  length_penalty)
 
@@ -218,6 +228,7 @@ def beam_search(model, params, source: jax.Array, source_mask: jax.Array,
   """Beam search (see the module docstring): source int [B, S],
   source_mask [B, S] -> the best Hypotheses of each sentence."""
   check_arguments(max_len, length_penalty, beam_size)
+  check_steps(model, max_len)
   return _beam_search(model, params, source, source_mask, beam_size, max_len,
                       bos_id, eos_id, length_penalty)
 
