@@ -301,15 +301,32 @@ def attention_weights(model, params, source: jax.Array, source_mask: jax.Array,
 
 
 def attention_map(model, params, source: np.ndarray, tokens: np.ndarray,
-                  bos_id: int, eos_id: int) -> np.ndarray:
+                  bos_id: int, eos_id: int, pad_multiple: int = 8) -> np.ndarray:
   """One sentence: source ids [S] (unpadded) and its decoded ids [L] ->
-  weights [T_out, S] (T_out = output length with the eos) for a heat map."""
-  source = jnp.asarray(source, jnp.int32)[None]
-  tokens = jnp.asarray(tokens, jnp.int32)[None]
-  weights = attention_weights(model, params, source, jnp.ones(source.shape, jnp.float32),
-                              tokens, bos_id, eos_id)
-  length = int(output_lengths(tokens, eos_id)[0])
-  return np.asarray(weights[0, :length])
+  weights [T_out, S] (T_out = output length with the eos) for a heat map.
+
+  Both are padded to a multiple of pad_multiple (masked source, pad tokens
+  after the output), so that sentences of similar length share one compile.
+  A model with a fixed number of positions (`max_len`) sees at most that
+  many output tokens: T_out is then cut to it.
+  """
+  limit = getattr(model, 'max_len', None)
+  tokens = np.asarray(tokens, np.int32)[:limit]
+  ends = np.flatnonzero(tokens == eos_id)
+  length = int(ends[0]) + 1 if len(ends) else len(tokens)
+
+  def width(n):  # padded, within the model's positions (a longer source is
+    padded = -(-n // pad_multiple) * pad_multiple  # the model's error)
+    return min(padded, max(limit, n)) if limit else padded
+
+  src = np.zeros((1, width(len(source))), np.int32)
+  src[0, :len(source)] = source
+  mask = (np.arange(src.shape[1]) < len(source)).astype(np.float32)[None]
+  out = np.full((1, width(length)), PAD_ID, np.int32)
+  out[0, :length] = tokens[:length]
+  weights = attention_weights(model, params, jnp.asarray(src), jnp.asarray(mask),
+                              jnp.asarray(out), bos_id, eos_id)
+  return np.asarray(weights[0, :length, :len(source)])
 
 
 def save_attention_png(path: str, weights: np.ndarray,

@@ -130,11 +130,11 @@ def test_lengths_past_max_len_are_one_line_errors():
     decoding.greedy(model, params, source[:, :5], mask[:, :5], 7, BOS, EOS)
 
 
-def transformer_config(data_dir, num_steps=60):
+def transformer_config(data_dir, num_steps=60, num_layers=2):
   """The reverse task of test_translation_task with a small Transformer."""
   c = reverse_config(data_dir, num_steps=num_steps)
   c.model.type = 'transformer_seq2seq'
-  c.model.num_layers = 2
+  c.model.num_layers = num_layers
   c.model.dropout_embed = c.model.dropout = 0.0
   t = c.model.transformer
   t.d_model, t.num_heads, t.mlp_dim, t.max_len = 32, 4, 64, 16
@@ -145,17 +145,17 @@ def transformer_config(data_dir, num_steps=60):
   return c
 
 
-def train(tmp_path_factory, num_steps, sizes):
+def train(tmp_path_factory, num_steps, sizes, num_layers):
   data_dir = tmp_path_factory.mktemp('tf_reverse_data')
   _write_reverse_task(data_dir, sizes=sizes)
   workdir = str(tmp_path_factory.mktemp('tf_reverse_run'))
-  config = transformer_config(data_dir, num_steps)
+  config = transformer_config(data_dir, num_steps, num_layers)
   return config, workdir, trainer.train_and_evaluate(config, workdir)
 
 
 @pytest.fixture(scope='module')
 def short_run(tmp_path_factory):
-  return train(tmp_path_factory, 60, (640, 16, 16))
+  return train(tmp_path_factory, 60, (640, 16, 16), num_layers=1)  # compiles faster
 
 
 def test_training_reduces_loss_and_the_seq2seq_outputs_work(short_run):
@@ -179,7 +179,7 @@ def test_training_reduces_loss_and_the_seq2seq_outputs_work(short_run):
 
 @pytest.mark.slow
 def test_reverse_task_reaches_exact_match(tmp_path_factory):
-  config, workdir, results = train(tmp_path_factory, 800, (4000, 64, 64))
+  config, workdir, results = train(tmp_path_factory, 800, (4000, 64, 64), 2)
   assert results['test_greedy_exact_match'] >= 95.0, results
   assert results['test_beam_exact_match'] >= 95.0, results
   assert inference.translate(config, workdir, ['a b c', 'h g'], beam=1) == [

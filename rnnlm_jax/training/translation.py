@@ -212,6 +212,7 @@ def greedy_attention(params, model, corpus, source_ids: np.ndarray,
   out = np.concatenate([ids, [paired.EOS_ID]]).astype(np.int32)
   weights = decoding.attention_map(model, params, src, out, paired.BOS_ID,
                                    paired.EOS_ID)
+  out = out[:len(weights)]  # a model with max_len positions sees no more
   words = lambda vocab, x: [vocab.tokens[j] for j in x]
   return weights, words(corpus.source_vocab, src), words(corpus.target_vocab, out)
 
