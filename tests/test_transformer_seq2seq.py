@@ -16,6 +16,7 @@ from rnnlm_jax import configs, decoding, models
 from rnnlm_jax.models.transformer_seq2seq import TransformerSeq2Seq
 from rnnlm_jax.training import inference, trainer, translation
 
+from conftest import REPO_ROOT as REPO_ROOT_PATH, load_script
 from test_seq2seq import random_params
 from test_translation_task import REPO_ROOT, _write_reverse_task, reverse_config
 
@@ -238,3 +239,21 @@ def test_decoding_length_is_checked_when_the_model_is_made(tmp_path):
 
   with pytest.raises(ValueError, match=r'eval.translate.max_len: max_len=17 .* 16 '):
     translation.make_model(config, Corpus())
+
+
+def test_multi30k_transformer_is_the_gru_run_but_for_the_model():
+  experiments = REPO_ROOT_PATH / 'experiments'
+  tf = load_script(experiments / 'multi30k_transformer' / 'config.py',
+                   'multi30k_transformer_config').get_config()
+  gru = load_script(experiments / 'multi30k_gru_attention' / 'config.py',
+                    'multi30k_gru_attention_config').get_config()
+  configs.validate(tf)
+  assert tf.task == gru.task and tf.seed == gru.seed
+  assert tf.data.to_dict() == gru.data.to_dict()
+  assert tf.eval.to_dict() == gru.eval.to_dict()
+  different = {k for k in tf.train if tf.train[k] != gru.train[k]}
+  assert different == {'learning_rate'} and tf.train.learning_rate == 5e-4
+  fields = models.validate(tf.model)
+  assert (fields['num_layers'], fields['d_model'], fields['num_heads'],
+          fields['mlp_dim'], fields['dropout']) == (3, 256, 8, 512, 0.1)
+  assert tf.eval.translate.max_len <= fields['max_len']
