@@ -44,10 +44,10 @@ def batch(seed=0, lengths=LENGTHS, width=7, target_len=4, pad_id=0):
   return jnp.asarray(source), jnp.asarray(mask), jnp.asarray(inputs)
 
 
-def params_of(model, seed=0):
-  """Random params (uniform(-0.5, 0.5): peaked, varied outputs)."""
+def params_of(model, seed=0, scale=0.5):
+  """Random params, uniform(-scale, scale)."""
   source, mask, inputs = batch(lengths=(2, 1), width=3, target_len=2)
-  return random_params(model, (source, mask, inputs), (), seed=seed, scale=0.5)
+  return random_params(model, (source, mask, inputs), (), seed=seed, scale=scale)
 
 
 @functools.partial(jax.jit, static_argnames='model')
@@ -58,13 +58,14 @@ def teacher_and_steps(model, params, source, mask, inputs):
   teacher = model.apply(variables, source, mask, inputs,
                         method=model.logits_and_attention)
   memory = model.apply(variables, source, mask, method=model.encode)
-  state, logits, weights = memory.state, [], []
-  for t in range(inputs.shape[1]):
-    step_logits, state, step_weights = model.apply(
-        variables, memory, state, inputs[:, t], method=model.decode_step)
-    logits.append(step_logits)
-    weights.append(step_weights)
-  return teacher, (jnp.stack(logits, 1), jnp.stack(weights, 1)), state
+
+  def step(state, token):
+    logits, state, weights = model.apply(variables, memory, state, token,
+                                         method=model.decode_step)
+    return state, (logits, weights)
+
+  state, steps = jax.lax.scan(step, memory.state, inputs.T)
+  return teacher, tuple(jnp.swapaxes(x, 0, 1) for x in steps), state
 
 
 def check_cache(teacher, steps, state, mask):
@@ -89,9 +90,12 @@ def test_teacher_forced_logits_equal_step_by_step_decoding():
   check_cache(teacher, steps, state, mask)
 
 
+# The other options (sinusoidal positions, tied output), shared by two tests.
+OTHER = dict(position='sinusoidal', tie_embeddings=True)
+
+
 def test_source_padding_changes_no_output():
-  # Also the cache of the other options: sinusoidal positions, tied output.
-  model = tiny(position='sinusoidal', tie_embeddings=True)
+  model = tiny(**OTHER)  # its cache is checked here too
   params = params_of(model)
   source, mask, inputs = batch()
   other, _, _ = batch(pad_id=7)  # same real tokens, pad positions hold 7
@@ -107,11 +111,15 @@ def test_source_padding_changes_no_output():
 
 
 def test_beam_of_one_is_greedy_and_scores_match():
-  model = tiny()
-  params = params_of(model, seed=1)
+  model = tiny(**OTHER)
+  # Varied outputs, some ended by eos, some at max_len (the assert below).
+  params = params_of(model, seed=2, scale=1.0)
+  params['output_bias'] = params['output_bias'].at[EOS].add(4.0)
   source, mask, _ = batch()
   greedy = decoding.greedy(model, params, source, mask, 8, BOS, EOS, 0.6)
   beam = decoding.beam_search(model, params, source, mask, 1, 8, BOS, EOS, 0.6)
+  lengths = np.asarray(greedy.length)
+  assert lengths.min() < 8 and lengths.max() == 8, lengths  # both endings
   np.testing.assert_array_equal(beam.tokens, greedy.tokens)
   np.testing.assert_array_equal(beam.length, greedy.length)
   np.testing.assert_allclose(beam.log_prob, greedy.log_prob, rtol=1e-5)
@@ -257,3 +265,17 @@ def test_multi30k_transformer_is_the_gru_run_but_for_the_model():
   assert (fields['num_layers'], fields['d_model'], fields['num_heads'],
           fields['mlp_dim'], fields['dropout']) == (3, 256, 8, 512, 0.1)
   assert tf.eval.translate.max_len <= fields['max_len']
+
+
+def test_bfloat16_matmuls_keep_float32_outputs():
+  f32, bf16 = tiny(), tiny(dtype=jnp.bfloat16)
+  params = params_of(f32)
+  source, mask, inputs = batch()
+  (a, a_weights), _, _ = teacher_and_steps(f32, params, source, mask, inputs)
+  b, b_weights = jax.jit(functools.partial(
+      bf16.apply, method=bf16.logits_and_attention))(
+          {'params': params}, source, mask, inputs)
+  assert b.dtype == b_weights.dtype == jnp.float32
+  assert not np.array_equal(a, b)  # rounded operands
+  np.testing.assert_allclose(b, a, atol=0.1 * float(jnp.std(a)))
+  np.testing.assert_allclose(b_weights, a_weights, atol=0.05)
