@@ -164,8 +164,8 @@ class TrainedRun:
     if not isinstance(text, str):
       raise ValueError(f'attention takes one sentence (a str), not '
                        f'{type(text).__name__}')
-    kind = self.config.model.seq2seq.attention
-    if kind == 'none':
+    if (self.config.model.type == 'seq2seq'
+        and self.config.model.seq2seq.attention == 'none'):
       raise ValueError(f"{self.workdir} has model.seq2seq.attention='none': "
                        'its decoder has no attention weights')
     from rnnlm_jax.training import translation  # pylint: disable=import-outside-toplevel

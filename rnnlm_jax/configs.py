@@ -128,7 +128,12 @@ def base_config() -> ml_collections.ConfigDict:
   # sLSTM / LSTM blocks by model.xlstm.pattern -> LayerNorm -> logits; D is
   # hidden_size; uses tie_embeddings, the three dropout rates, forget_bias,
   # dtype, unroll, recurrent_backward; not num_layers, embed_size, init_scale)
-  # | 'seq2seq' (model.seq2seq below).
+  # | 'seq2seq' (model.seq2seq below) | 'transformer_seq2seq'
+  # (TransformerSeq2Seq, rnnlm_jax/models/transformer_seq2seq.py: a pre-LN
+  # Transformer encoder-decoder of num_layers encoder and num_layers decoder
+  # layers; uses tie_embeddings, the three dropout rates, dtype and the
+  # model.transformer keys except memory_len). The two encoder-decoders are
+  # for task='seq2seq' and only they are.
   c.model.type = 'rnn'  # a name of rnnlm_jax.models.MODEL_TYPES
   # a name of rnnlm_jax.models.CELLS: 'lstm' | 'gru' | 'rnn_tanh' | 'rnn_relu'
   # | 'mingru' | 'minlstm' | 'lru' | 'rglru' | 'slstm' | 'mlstm'
@@ -173,6 +178,9 @@ def base_config() -> ml_collections.ConfigDict:
   # and attended to (the counterpart of the carried hidden state; also what
   # sampling sees of the past; 0: every window stands alone). max_len:
   # learned positions, memory_len + seq_len must fit. mlp_dim 0: 4 * d_model.
+  # model.type='transformer_seq2seq': the same keys but memory_len; max_len:
+  # the positions of a source and of a target (padded) and the decoder's
+  # key/value cache, so eval.translate.max_len must fit in it too.
   c.model.transformer = ml_collections.ConfigDict(dict(
       d_model=256, num_heads=4, mlp_dim=0, position='learned',
       memory_len=64, max_len=512, attention_dropout=0.0))
@@ -389,8 +397,15 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _one_of('train.loss_normalization', t.loss_normalization, ('token', 'sequence'))
   _check(not t.init_from or config.task in ('lm', 'instruct'), 'train.init_from',
          t.init_from, "needs task 'lm' or 'instruct'")
-  _check(not t.init_from or config.model.type not in ('ngram', 'seq2seq'),
-         'train.init_from', t.init_from, 'needs a model with trained params')
+  kind = _model_kind(config.model.type)
+  _check(not t.init_from or kind == 'lm', 'train.init_from', t.init_from,
+         'needs a model with trained params')
+  if config.task == 'seq2seq':
+    _check(kind == 'encoder_decoder', 'model.type', config.model.type,
+           f"task='seq2seq' needs an encoder-decoder, one of {_encoder_decoders()}")
+  else:
+    _check(kind != 'encoder_decoder', 'model.type', config.model.type,
+           f"an encoder-decoder needs task='seq2seq', not {config.task!r}")
   if config.task == 'instruct':
     _validate_instruct(config)
   for key in ('batch_size', 'test_batch_size'):
@@ -411,6 +426,24 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _check(0 < g.top_p <= 1, 'generate.top_p', g.top_p, 'must be in (0, 1]')
 
 
+def _model_kind(model_type: str) -> str:
+  """'counted' | 'encoder_decoder' | 'lm' (neural, decoder-only) of a
+  MODEL_TYPES entry; an unknown type is reported where the model is built."""
+  from rnnlm_jax import models  # pylint: disable=import-outside-toplevel
+  if model_type not in models.MODEL_TYPES:
+    return 'lm'
+  spec = models.MODEL_TYPES.get(model_type)
+  if spec.counted:
+    return 'counted'
+  return 'encoder_decoder' if spec.encoder_decoder else 'lm'
+
+
+def _encoder_decoders() -> tuple[str, ...]:
+  from rnnlm_jax import models  # pylint: disable=import-outside-toplevel
+  return tuple(n for n in models.MODEL_TYPES.names()
+               if models.MODEL_TYPES.get(n).encoder_decoder)
+
+
 def _validate_instruct(config: ml_collections.ConfigDict) -> None:
   d, i = config.data, config.data.instruct
   _one_of('data.level', d.level, ('char', 'code_bpe'))
@@ -425,7 +458,7 @@ def _validate_instruct(config: ml_collections.ConfigDict) -> None:
          'must be >= 1')
   _check(not d.cache_dir, 'data.cache_dir', d.cache_dir,
          "task='instruct' encodes its pairs in memory (no cache); set it to ''")
-  _check(config.model.type not in ('ngram', 'seq2seq'), 'model.type',
+  _check(_model_kind(config.model.type) == 'lm', 'model.type',
          config.model.type, "task='instruct' trains a decoder-only LM")
   tr = config.model.transformer
   _check(config.model.type != 'transformer' or (

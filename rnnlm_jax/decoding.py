@@ -1,4 +1,4 @@
-"""Decoding a models.Seq2Seq: greedy, beam search, teacher-forced scoring,
+"""Decoding an encoder-decoder (models.Seq2Seq, TransformerSeq2Seq): greedy, beam search, teacher-forced scoring,
 attention maps.
 
 Everything runs under one jit per shape: the source is encoded once, then the
@@ -68,6 +68,15 @@ def check_arguments(max_len: int, length_penalty: float, beam_size: int = 1) -> 
     raise ValueError(f'length_penalty={length_penalty} must be >= 0')
 
 
+def check_steps(model, max_len: int) -> None:
+  """A decoder with a fixed-size cache (TransformerSeq2Seq: `max_len` slots)
+  emits at most that many tokens."""
+  slots = getattr(model, 'max_len', None)
+  if slots is not None and max_len > slots:
+    raise ValueError(f'max_len={max_len} decoding steps exceed the model\'s '
+                     f'{slots} positions (model.transformer.max_len)')
+
+
 def _encode(model, params, source, source_mask):
   return model.apply({'params': params}, source, source_mask,
                      method=type(model).encode)
@@ -89,6 +98,7 @@ def greedy(model, params, source: jax.Array, source_mask: jax.Array,
   beam_search's).
   """
   check_arguments(max_len, length_penalty)
+  check_steps(model, max_len)
   return _greedy(model, params, source, source_mask, max_len, bos_id, eos_id,
                  length_penalty)
 
@@ -218,6 +228,7 @@ def beam_search(model, params, source: jax.Array, source_mask: jax.Array,
   """Beam search (see the module docstring): source int [B, S],
   source_mask [B, S] -> the best Hypotheses of each sentence."""
   check_arguments(max_len, length_penalty, beam_size)
+  check_steps(model, max_len)
   return _beam_search(model, params, source, source_mask, beam_size, max_len,
                       bos_id, eos_id, length_penalty)
 
@@ -290,15 +301,32 @@ def attention_weights(model, params, source: jax.Array, source_mask: jax.Array,
 
 
 def attention_map(model, params, source: np.ndarray, tokens: np.ndarray,
-                  bos_id: int, eos_id: int) -> np.ndarray:
+                  bos_id: int, eos_id: int, pad_multiple: int = 8) -> np.ndarray:
   """One sentence: source ids [S] (unpadded) and its decoded ids [L] ->
-  weights [T_out, S] (T_out = output length with the eos) for a heat map."""
-  source = jnp.asarray(source, jnp.int32)[None]
-  tokens = jnp.asarray(tokens, jnp.int32)[None]
-  weights = attention_weights(model, params, source, jnp.ones(source.shape, jnp.float32),
-                              tokens, bos_id, eos_id)
-  length = int(output_lengths(tokens, eos_id)[0])
-  return np.asarray(weights[0, :length])
+  weights [T_out, S] (T_out = output length with the eos) for a heat map.
+
+  Both are padded to a multiple of pad_multiple (masked source, pad tokens
+  after the output), so that sentences of similar length share one compile.
+  A model with a fixed number of positions (`max_len`) sees at most that
+  many output tokens: T_out is then cut to it.
+  """
+  limit = getattr(model, 'max_len', None)
+  tokens = np.asarray(tokens, np.int32)[:limit]
+  ends = np.flatnonzero(tokens == eos_id)
+  length = int(ends[0]) + 1 if len(ends) else len(tokens)
+
+  def width(n):  # padded, within the model's positions (a longer source is
+    padded = -(-n // pad_multiple) * pad_multiple  # the model's error)
+    return min(padded, max(limit, n)) if limit else padded
+
+  src = np.zeros((1, width(len(source))), np.int32)
+  src[0, :len(source)] = source
+  mask = (np.arange(src.shape[1]) < len(source)).astype(np.float32)[None]
+  out = np.full((1, width(length)), PAD_ID, np.int32)
+  out[0, :length] = tokens[:length]
+  weights = attention_weights(model, params, jnp.asarray(src), jnp.asarray(mask),
+                              jnp.asarray(out), bos_id, eos_id)
+  return np.asarray(weights[0, :length, :len(source)])
 
 
 def save_attention_png(path: str, weights: np.ndarray,

@@ -149,3 +149,32 @@ def multi30k(attention: str = 'additive') -> ml_collections.ConfigDict:
   c.eval.batch_size = 128
   c.eval.test_batch_size = 128
   return c
+
+
+# bentrevett/pytorch-seq2seq's Transformer (notebook 6) as overrides of
+# multi30k(): 3 encoder + 3 decoder layers, D 256, 8 heads, MLP 512, dropout
+# 0.1 (embeddings, residual branches, attention weights), learned positions,
+# Adam at 5e-4; the rest (data, batch 128, clipping 1, decoding) as the GRU's.
+MULTI30K_TRANSFORMER = {
+    'model.type': 'transformer_seq2seq',
+    'model.num_layers': 3,  # encoder layers, and as many decoder layers
+    'model.transformer.d_model': 256,
+    'model.transformer.num_heads': 8,
+    'model.transformer.mlp_dim': 512,
+    'model.transformer.position': 'learned',
+    # The tutorial's max_length; the longest Multi30k sentence is 45 tokens
+    # with its <eos>, eval.translate.max_len 80.
+    'model.transformer.max_len': 100,
+    'model.transformer.attention_dropout': 0.1,
+    'model.dropout_embed': 0.1,
+    'model.dropout': 0.1,
+    'model.dropout_output': 0.0,
+    'train.learning_rate': 5e-4,
+}
+
+
+def multi30k_transformer() -> ml_collections.ConfigDict:
+  """multi30k() with the Transformer encoder-decoder of MULTI30K_TRANSFORMER."""
+  c = multi30k()
+  c.update_from_flattened_dict(MULTI30K_TRANSFORMER)
+  return c

@@ -111,11 +111,17 @@ def test_translate_refuses_a_language_model_run(reverse_run):
   del config
 
 
-def test_seq2seq_resume_is_exact(tmp_path):
+@pytest.mark.parametrize('model_type', [
+    'seq2seq', pytest.param('transformer_seq2seq', marks=pytest.mark.slow)])
+def test_seq2seq_resume_is_exact(tmp_path, model_type):
   """Also: the broken run reads its pairs through data.cache_dir (built by
   the first start, reused by the resume) and still equals the straight one."""
   _write_reverse_task(tmp_path, sizes=(320, 32, 32))
   config = reverse_config(tmp_path, num_steps=20)
+  if model_type == 'transformer_seq2seq':  # with dropout: the rng resumes too
+    from test_transformer_seq2seq import transformer_config  # pylint: disable=import-outside-toplevel
+    config = transformer_config(tmp_path, num_steps=20)
+    config.model.dropout = config.model.transformer.attention_dropout = 0.1
   config.train.eval_every_steps = 10
   config.train.checkpoint_every_steps = 5
   config.eval.translate.beam_size = 1

@@ -1,7 +1,8 @@
 r"""Multi30k De->En encoder-decoders: attention {none, additive, dot} x cell
 {GRU, LSTM}, at multi30k_gru_attention's shape (dot: a bidirectional
-encoder of 2 x 256, so that its outputs match the 512 decoder); every run reports greedy and
-beam-5 decoding (GNMT length penalty eval.translate.length_penalty).
+encoder of 2 x 256, so that its outputs match the 512 decoder), and the
+Transformer of multi30k_transformer (arm `transformer`); every run reports
+greedy and beam-5 decoding (GNMT length penalty eval.translate.length_penalty).
 
   python -m rnnlm_jax.experiment sweep experiments/multi30k_sweep
   python -m rnnlm_jax.experiment sweep experiments/multi30k_sweep --smoke  # seconds per arm
@@ -19,7 +20,10 @@ SMOKE = {'model.embed_size': 8, 'model.seq2seq.encoder_hidden': 8,
          'model.seq2seq.decoder_hidden': 16, 'train.batch_size': 4,
          'eval.batch_size': 8, 'eval.test_batch_size': 8,
          'eval.translate.max_len': 6, 'eval.translate.beam_size': 2,
-         'data.paired.max_pairs': 64}
+         'data.paired.max_pairs': 64,
+         # the Transformer arm (with DEFAULT_SMOKE's small model.transformer):
+         # room for the longest sentence of the capped splits
+         'model.transformer.max_len': 64}
 
 
 def get_config():
@@ -36,4 +40,5 @@ def sweep():
       if attention == 'dot':  # scores need encoder outputs of the decoder's size
         arm['model.seq2seq.encoder_hidden'] = 256  # 2 x 256 = 512
       arms.append((f'{attention}_{cell}', arm))
+  arms.append(('transformer', dict(recipes.MULTI30K_TRANSFORMER)))
   return arms

@@ -2,9 +2,10 @@
 xLSTM and a transformer.
 
 Public API:
-  RecurrentLM, TransformerLM, XLSTMLM, TranslationModel (an encoder-decoder:
-  models.seq2seq), make_model(config.model, vocab_size) (the MODEL_TYPES
-  entry model.type names), count_params(params);
+  RecurrentLM, TransformerLM, XLSTMLM, the encoder-decoders TranslationModel
+  (models.seq2seq) and TransformerSeq2Seq (models.transformer_seq2seq);
+  make_model(config.model, vocab_size) (the MODEL_TYPES entry model.type
+  names), count_params(params);
   cells: CELLS, RecurrentLayer, initial_carry, cell_step.
 """
 
@@ -23,11 +24,12 @@ from rnnlm_jax.models.rnn_lm import count_params
 from rnnlm_jax.models.seq2seq import Seq2Seq
 from rnnlm_jax.models.seq2seq import TranslationModel
 from rnnlm_jax.models.transformer import TransformerLM
+from rnnlm_jax.models.transformer_seq2seq import TransformerSeq2Seq
 from rnnlm_jax.models.xlstm_blocks import XLSTMLM  # also registers slstm, mlstm
 
 __all__ = [
     'CELLS', 'DTYPES', 'MODEL_TYPES', 'ModelType', 'RecurrentLM', 'RecurrentLayer',
     'Seq2Seq', 'TranslationModel', 'XLSTMLM',
-    'TransformerLM', 'cell_step', 'count_params', 'initial_carry', 'make_model',
-    'validate',
+    'TransformerLM', 'TransformerSeq2Seq', 'cell_step', 'count_params',
+    'initial_carry', 'make_model', 'validate',
 ]

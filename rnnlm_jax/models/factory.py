@@ -2,8 +2,10 @@
 
 `model.type` names an entry of MODEL_TYPES: 'rnn' (RecurrentLM, the default)
 'transformer' (TransformerLM, options in model.transformer), 'xlstm'
-(XLSTMLM, model.xlstm) or 'seq2seq' (TranslationModel); every entry
-has the same call/carry interface. A new model type is one `register` call
+(XLSTMLM, model.xlstm), the encoder-decoders 'seq2seq' (TranslationModel,
+model.seq2seq) and 'transformer_seq2seq' (TransformerSeq2Seq,
+model.transformer), and 'ngram' (counted); every entry has the same
+call/carry interface. A new model type is one `register` call
 with its class and a function from the config section to its fields.
 
 Bad values fail here, at startup, with a one-line ValueError that names the
@@ -22,6 +24,7 @@ from rnnlm_jax.models import cells
 from rnnlm_jax.models import attention, seq2seq, xlstm_blocks
 from rnnlm_jax.models.rnn_lm import RecurrentLM
 from rnnlm_jax.models.transformer import TransformerLM
+from rnnlm_jax.models.transformer_seq2seq import TransformerSeq2Seq
 
 POSITIONS = ('learned', 'sinusoidal')
 DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
@@ -134,10 +137,10 @@ def _validate_xlstm(cfg: Mapping[str, Any]) -> dict[str, Any]:
   return fields
 
 
-def _validate_transformer(cfg: Mapping[str, Any]) -> dict[str, Any]:
-  _rnn_only(cfg)
-  fields = _common(cfg)
-  t = cfg['transformer']  # its own options
+def _transformer_shape(cfg: Mapping[str, Any]) -> dict[str, Any]:
+  """The model.transformer keys both Transformers read (d_model, heads,
+  MLP width, positions, max_len, attention dropout)."""
+  t = cfg['transformer']
   d_model = _positive_int(cfg, 'transformer.d_model')
   num_heads = _positive_int(cfg, 'transformer.num_heads')
   if d_model % num_heads:
@@ -148,17 +151,23 @@ def _validate_transformer(cfg: Mapping[str, Any]) -> dict[str, Any]:
     _fail('transformer.mlp_dim', mlp_dim, 'must be an int >= 0 (0: 4 * d_model)')
   if t['position'] not in POSITIONS:
     _fail('transformer.position', t['position'], f'is not one of {POSITIONS}')
-  memory_len = t['memory_len']
+  return dict(
+      d_model=d_model, num_heads=num_heads, mlp_dim=int(mlp_dim or 4 * d_model),
+      position=t['position'], max_len=_positive_int(cfg, 'transformer.max_len'),
+      attention_dropout=_rate(cfg, 'transformer.attention_dropout'))
+
+
+def _validate_transformer(cfg: Mapping[str, Any]) -> dict[str, Any]:
+  _rnn_only(cfg)
+  fields = _common(cfg)
+  fields.update(_transformer_shape(cfg))
+  memory_len = cfg['transformer']['memory_len']
   if not _is_int(memory_len) or memory_len < 0:
     _fail('transformer.memory_len', memory_len, 'must be an int >= 0')
-  max_len = _positive_int(cfg, 'transformer.max_len')
-  if t['position'] == 'learned' and max_len <= memory_len:
-    _fail('transformer.max_len', max_len,
+  if fields['position'] == 'learned' and fields['max_len'] <= memory_len:
+    _fail('transformer.max_len', fields['max_len'],
           f'must exceed model.transformer.memory_len={memory_len}')
-  fields.update(
-      d_model=d_model, num_heads=num_heads, mlp_dim=int(mlp_dim or 4 * d_model),
-      position=t['position'], memory_len=int(memory_len), max_len=max_len,
-      attention_dropout=_rate(cfg, 'transformer.attention_dropout'))
+  fields['memory_len'] = int(memory_len)
   return fields
 
 
@@ -223,10 +232,14 @@ class ModelType:
 
   counted: trained by counting, not by gradients (rnnlm_jax.training.counting);
     `cls` is then unused.
+  encoder_decoder: trained on sentence pairs (task='seq2seq'): `cls` takes
+    source_vocab_size, is called on (source, source_mask, inputs) and has
+    encode / decode_step / logits_and_attention (rnnlm_jax.decoding).
   """
   cls: Any
   fields: Callable[[Mapping[str, Any]], dict[str, Any]]
   counted: bool = False
+  encoder_decoder: bool = False
 
 
 def _validate_seq2seq(cfg: Mapping[str, Any]) -> dict[str, Any]:
@@ -260,16 +273,35 @@ def _validate_seq2seq(cfg: Mapping[str, Any]) -> dict[str, Any]:
       dtype=common['dtype'], unroll=_unroll(cfg))
 
 
+def _validate_transformer_seq2seq(cfg: Mapping[str, Any]) -> dict[str, Any]:
+  """model.type='transformer_seq2seq': num_layers encoder and decoder
+  layers, the shared keys and model.transformer's (not memory_len)."""
+  _rnn_only(cfg)
+  fields = _common(cfg)
+  fields.update(_transformer_shape(cfg))
+  return fields
+
+
 def _translation_model(vocab_size: int, source_vocab_size: int, **fields):
   return seq2seq.TranslationModel(source_vocab_size=source_vocab_size,
                                   target_vocab_size=vocab_size, **fields)
+
+
+def _transformer_translation_model(vocab_size: int, source_vocab_size: int,
+                                   **fields):
+  return TransformerSeq2Seq(source_vocab_size=source_vocab_size,
+                            target_vocab_size=vocab_size, **fields)
 
 
 MODEL_TYPES: registry.Registry[ModelType] = registry.Registry('model.type')
 MODEL_TYPES.register('rnn', ModelType(RecurrentLM, _validate_rnn))
 MODEL_TYPES.register('transformer', ModelType(TransformerLM, _validate_transformer))
 MODEL_TYPES.register('xlstm', ModelType(xlstm_blocks.XLSTMLM, _validate_xlstm))
-MODEL_TYPES.register('seq2seq', ModelType(_translation_model, _validate_seq2seq))
+MODEL_TYPES.register('seq2seq', ModelType(
+    _translation_model, _validate_seq2seq, encoder_decoder=True))
+MODEL_TYPES.register('transformer_seq2seq', ModelType(
+    _transformer_translation_model, _validate_transformer_seq2seq,
+    encoder_decoder=True))
 
 
 def _validate_ngram(cfg: Mapping[str, Any]) -> dict[str, Any]:

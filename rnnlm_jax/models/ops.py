@@ -44,6 +44,16 @@ def matmul_nt(x: jax.Array, w: jax.Array, dtype: Dtype) -> jax.Array:
                              preferred_element_type=jnp.float32)
 
 
+def einsum(spec: str, x: jax.Array, w: jax.Array, dtype: Dtype) -> jax.Array:
+  """`jnp.einsum(spec, x, w)` with operands cast to `dtype` and an f32 result
+  (f32 accumulation), as `matmul`: for the head-shaped products of attention."""
+  dtype = jnp.dtype(dtype)
+  if dtype == jnp.float32:
+    return jnp.einsum(spec, x.astype(jnp.float32), w.astype(jnp.float32))
+  return jnp.einsum(spec, x.astype(dtype), w.astype(dtype),
+                    preferred_element_type=jnp.float32)
+
+
 def symmetric_uniform(scale: float) -> Initializer:
   """uniform(-scale, scale), the init of Zaremba et al. for every weight.
 

@@ -10,7 +10,8 @@ parallelism are theirs. What is its own:
             source and target vocabularies (and SentencePiece models) are
             saved in the workdir and reused on resume.
   batches   data.PairPlan: length-bucketed, shuffled per (seed, epoch).
-  model     models.TranslationModel (config model.type='seq2seq').
+  model     an encoder-decoder: models.TranslationModel (model.type
+            'seq2seq') or models.TransformerSeq2Seq ('transformer_seq2seq').
   score     teacher-forced NLL per target token (the usual perplexity).
   results   corpus BLEU (sacreBLEU; cased and lower-cased, with signatures)
             and chrF of greedy and beam-search output on valid and test,
@@ -82,9 +83,17 @@ def load_data(config, workdir: str) -> paired.PairedCorpus:
   return corpus
 
 
-def make_model(config, corpus) -> 'models.TranslationModel':
-  return models.make_model(config.model, len(corpus.target_vocab),
-                           source_vocab_size=len(corpus.source_vocab))
+def make_model(config, corpus):
+  """The encoder-decoder of config.model (model.type 'seq2seq' |
+  'transformer_seq2seq'); checked against eval.translate.max_len now, not
+  after training."""
+  model = models.make_model(config.model, len(corpus.target_vocab),
+                            source_vocab_size=len(corpus.source_vocab))
+  try:
+    decoding.check_steps(model, config.eval.translate.max_len)
+  except ValueError as e:
+    raise ValueError(f'eval.translate.max_len: {e}') from None
+  return model
 
 
 def score(params, model, corpus, split: str, batch_size: int, config, mesh,
@@ -199,6 +208,7 @@ def greedy_attention(params, model, corpus, source_ids: np.ndarray,
   out = np.concatenate([ids, [paired.EOS_ID]]).astype(np.int32)
   weights = decoding.attention_map(model, params, src, out, paired.BOS_ID,
                                    paired.EOS_ID)
+  out = out[:len(weights)]  # a model with max_len positions sees no more
   words = lambda vocab, x: [vocab.tokens[j] for j in x]
   return weights, words(corpus.source_vocab, src), words(corpus.target_vocab, out)
 
