@@ -95,3 +95,10 @@ def count_compiles(fun_name: str):
     yield compiles
   finally:
     jax.monitoring.unregister_event_duration_listener(listener)
+
+
+@pytest.fixture(scope='session')
+def reverse_run(tmp_path_factory):
+  """A seq2seq run on the reverse task, trained once for every test module."""
+  from test_translation_task import train_reverse_run  # pylint: disable=import-outside-toplevel
+  return train_reverse_run(tmp_path_factory)

@@ -67,15 +67,8 @@ def test_misuse_is_one_line(trained, tmp_path):
 
 
 @pytest.fixture(scope='module')
-def seq2seq_run(tmp_path_factory):
-  from tests.test_translation_task import _write_reverse_task, reverse_config  # pylint: disable=import-outside-toplevel
-  data_dir = tmp_path_factory.mktemp('api_pairs')
-  _write_reverse_task(data_dir, sizes=(320, 16, 16))
-  config = reverse_config(data_dir, num_steps=20)
-  config.eval.translate.beam_size = 1
-  workdir = str(tmp_path_factory.mktemp('api_seq2seq'))
-  rnnlm_jax.train(config, workdir)
-  return rnnlm_jax.load(workdir)
+def seq2seq_run(reverse_run):
+  return rnnlm_jax.load(reverse_run[1])
 
 
 @pytest.mark.parametrize('text', ['a b c d e', 'h', 'g a z'])  # z: unknown

@@ -167,6 +167,7 @@ def short_run(tmp_path_factory):
   return train(tmp_path_factory, 60, (640, 16, 16), num_layers=1)  # compiles faster
 
 
+@pytest.mark.slow  # ~45 s of compiles; the model's parts are tested above
 def test_training_reduces_loss_and_the_seq2seq_outputs_work(short_run):
   config, workdir, results = short_run
   # An untrained model is near uniform: loss ln(V) (8 words + 4 specials).

@@ -58,8 +58,9 @@ def reverse_config(data_dir, num_steps=600):
   return c
 
 
-@pytest.fixture(scope='module')
-def reverse_run(tmp_path_factory):
+def train_reverse_run(tmp_path_factory):
+  """The reverse task trained to exact match: (config, workdir, results).
+  conftest's session fixture `reverse_run` (tests/test_api.py uses it too)."""
   data_dir = tmp_path_factory.mktemp('reverse_data')
   _write_reverse_task(data_dir)
   workdir = str(tmp_path_factory.mktemp('reverse_run'))
