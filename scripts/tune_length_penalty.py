@@ -1,0 +1,48 @@
+"""Beam search's length penalty (GNMT alpha) of a trained seq2seq run, on one split.
+
+Decodes the split once per alpha with the run's best checkpoint and prints
+sacreBLEU (cased and lower-cased) and chrF for each: tune alpha on valid,
+then report test at the chosen value (eval.translate.length_penalty).
+
+  python scripts/tune_length_penalty.py --workdir /work/runs/m30k_attn \
+      --alphas 0.0,0.6,1.0,1.4 --split valid
+"""
+
+import argparse
+import pathlib
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+import rnnlm_jax  # noqa: E402
+from rnnlm_jax import bleu  # noqa: E402
+from rnnlm_jax.training import translation  # noqa: E402
+
+
+def main() -> None:
+  p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  p.add_argument('--workdir', required=True)
+  p.add_argument('--alphas', default='0.0,0.6,1.0,1.4')
+  p.add_argument('--split', default='valid', choices=('valid', 'test'))
+  p.add_argument('--beam', type=int, default=0, help='0: the run\'s beam size')
+  args = p.parse_args()
+  run = rnnlm_jax.load(args.workdir)
+  if run.config.task != 'seq2seq':
+    raise SystemExit(f'{args.workdir} is not a seq2seq run')
+  t = run.config.eval.translate
+  corpus = run.dataset
+  source, _ = corpus.split(args.split)
+  references = corpus.references[args.split]
+  beam = args.beam or t.beam_size
+  print(f'| alpha | beam | {args.split} BLEU | lower-cased | chrF |\n|---|---|---|---|---|')
+  for alpha in (float(a) for a in args.alphas.split(',')):
+    ids = translation.translate_ids(run.params, run.model, source,
+                                    batch_size=t.batch_size, beam_size=beam,
+                                    max_len=t.max_len, length_penalty=alpha)
+    scores = bleu.corpus_bleu([corpus.decode_target(x) for x in ids], references)
+    print(f'| {alpha} | {beam} | {scores.bleu:.2f} | {scores.bleu_lowercase:.2f} '
+          f'| {scores.chrf:.2f} |', flush=True)
+
+
+if __name__ == '__main__':
+  main()
