@@ -104,6 +104,21 @@ def test_translate_from_python_and_the_command_line(reverse_run, tmp_path):
   assert out.stdout.strip() == 'f e d'
 
 
+def test_length_penalty_script_scores_each_alpha(reverse_run, monkeypatch, capsys):
+  from conftest import load_script  # pylint: disable=import-outside-toplevel
+  _, workdir, results = reverse_run
+  script = load_script(os.path.join(REPO_ROOT, 'scripts', 'tune_length_penalty.py'),
+                       'tune_length_penalty')
+  monkeypatch.setattr(sys, 'argv', ['tune_length_penalty.py', '--workdir', workdir,
+                                    '--alphas', '0.0,1.0', '--split', 'test'])
+  script.main()
+  rows = [l.split('|')[1:-1] for l in capsys.readouterr().out.splitlines()
+          if l.startswith('| ') and l[2].isdigit()]
+  assert [float(r[0]) for r in rows] == [0.0, 1.0]
+  # At the run's own alpha (1.0) and beam, the script reproduces results.json.
+  assert float(rows[1][3]) == pytest.approx(results['test_beam_bleu_lowercase'], abs=0.01)
+
+
 def test_translate_refuses_a_language_model_run(reverse_run):
   config, workdir, _ = reverse_run
   lm = configs.base_config()
