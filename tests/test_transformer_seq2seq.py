@@ -3,8 +3,6 @@ decoding, config errors, and a reverse task through the training driver."""
 
 import functools
 import os
-import subprocess
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -18,7 +16,8 @@ from rnnlm_jax.training import inference, trainer, translation
 
 from conftest import REPO_ROOT as REPO_ROOT_PATH, load_script
 from test_seq2seq import random_params
-from test_translation_task import REPO_ROOT, _write_reverse_task, reverse_config
+from test_translation_task import _write_reverse_task, reverse_config
+from test_translation_task import translate_on_the_command_line
 
 V_SRC, V_TGT = 11, 13
 BOS, EOS = 1, 2
@@ -195,16 +194,10 @@ def test_reverse_task_reaches_exact_match(tmp_path_factory):
   assert inference.translate(config, workdir, ['a b c', 'h g'], beam=1) == [
       'c b a', 'g h']
   assert rnnlm_jax.load(workdir).translate(['d e f'], beam=2) == ['f e d']
-  config_file = tmp_path_factory.mktemp('tf_config') / 'config.py'
-  config_file.write_text(
-      'import sys\nsys.path.insert(0, %r)\n' % os.path.join(REPO_ROOT, 'tests')
-      + 'from test_transformer_seq2seq import transformer_config\n'
-      f'def get_config():\n  return transformer_config({config.data.path!r}, 800)\n')
-  out = subprocess.run(
-      [sys.executable, '-m', 'rnnlm_jax.experiment', 'translate', '--config',
-       str(config_file), '--workdir', workdir, '--text', 'd e f g', '--beam', '2'],
-      capture_output=True, text=True, cwd=REPO_ROOT, check=True)
-  assert out.stdout.strip() == 'g f e d'
+  assert translate_on_the_command_line(
+      tmp_path_factory.mktemp('tf_config'), 'test_transformer_seq2seq',
+      f'transformer_config({config.data.path!r}, 800)', workdir, 'd e f g',
+      beam=2) == 'g f e d'
 
 
 @pytest.mark.parametrize('key, value, message', [

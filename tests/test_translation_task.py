@@ -88,20 +88,30 @@ def test_reverse_task_reaches_exact_match(reverse_run):
       len(l.split()) + 1 for l in lines)
 
 
+def translate_on_the_command_line(tmp_path, module: str, config_call: str,
+                                  workdir: str, text: str, beam: int) -> str:
+  """`python -m rnnlm_jax.experiment translate --text` on a config file whose
+  get_config() returns `config_call`, a call of a function of tests/`module`."""
+  config_file = tmp_path / 'config.py'
+  function = config_call.split('(')[0]
+  config_file.write_text(
+      'import sys\nsys.path.insert(0, %r)\n' % os.path.join(REPO_ROOT, 'tests')
+      + f'from {module} import {function}\n'
+      f'def get_config():\n  return {config_call}\n')
+  out = subprocess.run(
+      [sys.executable, '-m', 'rnnlm_jax.experiment', 'translate', '--config',
+       str(config_file), '--workdir', workdir, '--text', text, '--beam', str(beam)],
+      capture_output=True, text=True, cwd=REPO_ROOT, check=True)
+  return out.stdout.strip()
+
+
 def test_translate_from_python_and_the_command_line(reverse_run, tmp_path):
   config, workdir, _ = reverse_run
   assert inference.translate(config, workdir, ['a b c', 'h g'], beam=1) == [
       'c b a', 'g h']
-  config_file = tmp_path / 'config.py'
-  config_file.write_text(
-      'import sys\nsys.path.insert(0, %r)\n' % os.path.join(REPO_ROOT, 'tests')
-      + 'from test_translation_task import reverse_config\n'
-      f'def get_config():\n  return reverse_config({config.data.path!r})\n')
-  out = subprocess.run(
-      [sys.executable, '-m', 'rnnlm_jax.experiment', 'translate', '--config',
-       str(config_file), '--workdir', workdir, '--text', 'd e f', '--beam', '3'],
-      capture_output=True, text=True, cwd=REPO_ROOT, check=True)
-  assert out.stdout.strip() == 'f e d'
+  assert translate_on_the_command_line(
+      tmp_path, 'test_translation_task', f'reverse_config({config.data.path!r})',
+      workdir, 'd e f', beam=3) == 'f e d'
 
 
 def test_length_penalty_script_scores_each_alpha(reverse_run, monkeypatch, capsys):

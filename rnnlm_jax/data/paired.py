@@ -17,7 +17,6 @@ prepends '<bos>' (decoder inputs).
 """
 
 import dataclasses
-import hashlib
 import itertools
 import os
 import pathlib
@@ -25,6 +24,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from rnnlm_jax.data import cache_build
 from rnnlm_jax.data import code_instructions  # registers its format
 from rnnlm_jax.data import instruction_files  # registers its format
 from rnnlm_jax.data import paired_cache
@@ -314,8 +314,7 @@ def _spm_models(s: dict) -> dict | None:
     return None
   paths = [pathlib.Path(s['spm_dir']) / f"spm.{s[k]}.model"
            for k in ('source_lang', 'target_lang')]
-  found = {p.name: hashlib.md5(p.read_bytes()).hexdigest()
-           for p in paths if p.exists()}
+  found = {p.name: cache_build.file_md5(p) for p in paths if p.exists()}
   return found or None
 
 

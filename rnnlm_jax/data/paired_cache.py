@@ -145,7 +145,8 @@ def build(directory: pathlib.Path, key: str, encoded: dict,
 
 def open_pairs(directory: pathlib.Path, key: str) -> dict:
   """build's `encoded` keys 'vocabs', 'rows' (RaggedIds source / target,
-  kept), 'truncated', 'dropped', and 'spm' {file: path}, of a good cache;
+  kept), 'truncated', 'dropped', 'spm' {file: md5} (checked) and the
+  'directory', of a good cache;
   DamagedCache naming the bad file otherwise."""
   manifest = cache_lib.read_manifest(directory, key, FORMAT, VERSION)
   try:
@@ -155,16 +156,16 @@ def open_pairs(directory: pathlib.Path, key: str) -> dict:
     vocabs = tuple(cache_lib.open_vocab(directory, manifest['vocabs'][side])
                    for side in SIDES)
     out = {'vocabs': vocabs, 'truncated': manifest['truncated'],
-           'dropped': manifest['dropped'], 'spm': {}}
+           'dropped': manifest['dropped'], 'spm': dict(manifest['spm']),
+           'directory': directory}
     out['rows'] = {
         s: {'kept': arrays[f'{s}.kept'],
             **{side: RaggedIds(arrays[f'{s}.{side}.ids'],
                                arrays[f'{s}.{side}.offsets']) for side in SIDES}}
         for s in SPLITS}
-    for name, md5 in manifest['spm'].items():
+    for name, md5 in out['spm'].items():
       if cache_build.file_md5(directory / name) != md5:
         raise cache_lib.DamagedCache(directory / name, 'checksum mismatch')
-      out['spm'][name] = directory / name
   except (KeyError, TypeError, ValueError, OSError) as e:
     raise cache_lib.DamagedCache(directory / cache_build.MANIFEST,
                                  f'malformed manifest ({type(e).__name__}: {e})'
@@ -202,8 +203,7 @@ def load(cache_dir: str, name: str, raw_fingerprint: str, settings: dict,
       same_vocabs = vocabs is None or [v.fingerprint for v in cached['vocabs']
                                        ] == [v.fingerprint for v in vocabs]
       same_models = models is None or all(
-          cache_build.file_md5(cached['spm'][f]) == md5 if f in cached['spm']
-          else False for f, md5 in models.items())
+          cached['spm'].get(f) == md5 for f, md5 in models.items())
       if same_vocabs and same_models:
         cache_lib.log.info('paired cache: memory-mapping %s', root / f'{prefix}-{key}')
         return _with_spm(cached, spm_dir)
@@ -226,12 +226,13 @@ def load(cache_dir: str, name: str, raw_fingerprint: str, settings: dict,
 
 def _with_spm(cached: dict, spm_dir: str) -> dict:
   """Copies the cache's SentencePiece models into spm_dir where missing."""
-  for file_name, path in cached['spm'].items():
+  for file_name, md5 in cached['spm'].items():
+    path = cached['directory'] / file_name
     target = pathlib.Path(spm_dir) / file_name
     if not target.exists():
       target.parent.mkdir(parents=True, exist_ok=True)
       shutil.copyfile(path, target)
-    elif cache_build.file_md5(target) != cache_build.file_md5(path):
+    elif cache_build.file_md5(target) != md5:
       raise DataError(f'{target} differs from the SentencePiece model of the '
                       f'paired cache {path.parent}; remove one of them')
   return cached

@@ -23,10 +23,9 @@ from rnnlm_jax import registry
 from rnnlm_jax.models import cells
 from rnnlm_jax.models import attention, seq2seq, xlstm_blocks
 from rnnlm_jax.models.rnn_lm import RecurrentLM
-from rnnlm_jax.models.transformer import TransformerLM
+from rnnlm_jax.models.transformer import POSITIONS, TransformerLM
 from rnnlm_jax.models.transformer_seq2seq import TransformerSeq2Seq
 
-POSITIONS = ('learned', 'sinusoidal')
 DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
 DROPOUT_KINDS = ('standard', 'locked')
 # AWD-LSTM keys that only the RNN implements, with their 'off' values.

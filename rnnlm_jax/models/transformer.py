@@ -40,6 +40,7 @@ from flax import linen as nn
 Carry = tuple[jax.Array]
 Dtype = Any
 EMPTY = -1  # an empty memory slot
+POSITIONS = ('learned', 'sinusoidal')  # model.transformer.position
 
 
 def sinusoidal(positions: jax.Array, d_model: int) -> jax.Array:

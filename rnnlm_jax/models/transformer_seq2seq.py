@@ -44,7 +44,6 @@ from rnnlm_jax.models import ops
 from rnnlm_jax.models import transformer
 
 Dtype = Any
-POSITIONS = ('learned', 'sinusoidal')
 INIT_STD = 0.02
 
 
@@ -247,8 +246,9 @@ class TransformerSeq2Seq(nn.Module):
     if self.d_model % self.num_heads:
       raise ValueError(f'num_heads={self.num_heads} must divide '
                        f'd_model={self.d_model}')
-    if self.position not in POSITIONS:
-      raise ValueError(f'position={self.position!r} is not one of {POSITIONS}')
+    if self.position not in transformer.POSITIONS:
+      raise ValueError(f'position={self.position!r} is not one of '
+                       f'{transformer.POSITIONS}')
 
   def setup(self):
     self._check()
