@@ -268,6 +268,9 @@ def base_config() -> ml_collections.ConfigDict:
   # Their scale assumes loss_normalization='token', as AWD's loss.
   c.train.ar_alpha = 0.0
   c.train.tar_beta = 0.0
+  # eps of label-smoothed cross-entropy (Szegedy et al. 2016): the training
+  # loss only; validation, perplexity and the reported loss stay the NLL.
+  c.train.label_smoothing = 0.0
   # optimizer='ntasgd': start averaging at the first validation check whose
   # loss is worse than the best of the checks older than the last n (AWD: 5).
   c.train.ntasgd_nonmono = 5
@@ -395,6 +398,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
     _check(t[key] == 0 or config.model.type == 'rnn', f'train.{key}', t[key],
            "needs model.type='rnn'")
   _one_of('train.loss_normalization', t.loss_normalization, ('token', 'sequence'))
+  _check(0 <= t.label_smoothing < 1, 'train.label_smoothing', t.label_smoothing,
+         'must be in [0, 1)')
   _check(not t.init_from or config.task in ('lm', 'instruct'), 'train.init_from',
          t.init_from, "needs task 'lm' or 'instruct'")
   kind = _model_kind(config.model.type)

@@ -8,7 +8,6 @@ import pytest
 
 from rnnlm_jax import configs, data, models
 from rnnlm_jax.training import steps
-from rnnlm_jax.training import steps
 
 V, B, T, H = 11, 3, 5, 4
 

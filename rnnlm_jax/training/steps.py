@@ -73,6 +73,20 @@ def token_nll(logits: jax.Array, targets: jax.Array, mask: jax.Array) -> jax.Arr
   return nll * mask
 
 
+def smoothed_token_loss(logits: jax.Array, targets: jax.Array, mask: jax.Array,
+                        label_smoothing: float) -> jax.Array:
+  """Masked per-token cross-entropy against the target smoothed towards the
+  uniform distribution, [B, T]: (1 - eps) * NLL + eps * mean_v(-log p_v),
+  i.e. optax.smooth_labels(one_hot, eps) without materializing [B, T, V]
+  targets. eps = 0 is token_nll."""
+  if not label_smoothing:
+    return token_nll(logits, targets, mask)
+  log_probs = jax.nn.log_softmax(logits.astype(jnp.float32))
+  nll = -jnp.take_along_axis(log_probs, targets[..., None], axis=-1)[..., 0]
+  uniform = -log_probs.mean(axis=-1)
+  return ((1.0 - label_smoothing) * nll + label_smoothing * uniform) * mask
+
+
 def activation_penalties(intermediates, mask: jax.Array, ar_alpha: float,
                          tar_beta: float) -> dict[str, jax.Array]:
   """AWD-LSTM's AR and TAR terms (scaled) from the model's sown outputs.
@@ -113,10 +127,12 @@ def _apply_train(state: TrainState, params, batch: Batch, carry: Carry,
 
 
 @functools.partial(jax.jit, donate_argnames=('state', 'carry'),
-                   static_argnames=('loss_normalization', 'ar_alpha', 'tar_beta'))
+                   static_argnames=('loss_normalization', 'ar_alpha', 'tar_beta',
+                                    'label_smoothing'))
 def train_step(state: TrainState, batch: Batch, carry: Carry,
                loss_normalization: str = 'token', ar_alpha: float = 0.0,
-               tar_beta: float = 0.0, lr_scale: jax.Array | None = None):
+               tar_beta: float = 0.0, lr_scale: jax.Array | None = None,
+               label_smoothing: float = 0.0):
   """One TBPTT update on one window.
 
   Args:
@@ -133,6 +149,8 @@ def train_step(state: TrainState, batch: Batch, carry: Carry,
     lr_scale: None, or an f32 [] factor on this step's learning rate (variable
       BPTT); a traced value, so every factor shares one compilation. Needs an
       optimizer built with train.variable_bptt (optim.scale_by_lr_factor).
+    label_smoothing: eps of the smoothed cross-entropy that is differentiated
+      (0: plain NLL); the reported 'loss' stays the NLL.
 
   Returns:
     (new state, carry for the next window, metrics dict of scalars).
@@ -146,7 +164,12 @@ def train_step(state: TrainState, batch: Batch, carry: Carry,
     logits, new_carry, penalties = _apply_train(
         state, params, batch, carry, dropout_key, ar_alpha, tar_beta)
     total_nll = token_nll(logits, batch.targets, batch.mask).sum()
-    loss = total_nll / denominator
+    if label_smoothing:
+      total = smoothed_token_loss(logits, batch.targets, batch.mask,
+                                  label_smoothing).sum()
+    else:
+      total = total_nll
+    loss = total / denominator
     for term in penalties.values():
       loss = loss + term
     return loss, (total_nll, new_carry, penalties)

@@ -224,7 +224,8 @@ def fit(stage: Stage, writer: metrics.MetricWriter) -> Stage:
         extra = {} if lr_scale is None else {'lr_scale': np.float32(lr_scale)}
         state, carry, step_metrics = train_step(
             state, batch, carry, loss_normalization=t.loss_normalization,
-            ar_alpha=t.ar_alpha, tar_beta=t.tar_beta, **extra)
+            ar_alpha=t.ar_alpha, tar_beta=t.tar_beta,
+            label_smoothing=t.label_smoothing, **extra)
         step += 1
         if stage.plan.resets_carry:
           carry = _zero_carry(stage.model, stage.config, stage.mesh)
