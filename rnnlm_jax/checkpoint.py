@@ -6,7 +6,7 @@ validation loss, ...). Saves are asynchronous; `wait()` before reading back.
 """
 
 import os
-from typing import Any, NamedTuple
+from typing import Any, Iterator, NamedTuple
 
 import jax
 import orbax.checkpoint as ocp
@@ -73,6 +73,12 @@ class Checkpointer:
     to read (truncated, garbled) is skipped with a warning naming it, and the
     one before it is tried; nothing is deleted.
     """
+    return next(self.restore_all(state_like, carry_like, which), None)
+
+  def restore_all(self, state_like: Any, carry_like: Any,
+                  which: str = 'latest') -> Iterator[Restored]:
+    """Every readable checkpoint of `which`, newest first, one at a time
+    (unreadable ones skipped with a warning, as in `restore`)."""
     manager = self._managers[which]
     manager.wait_until_finished()
     self._one_save_at_a_time()
@@ -89,8 +95,7 @@ class Checkpointer:
                         which, step, manager.directory, _one_line(e))
         continue
       carry = out.carry if 'carry' in parts else carry_like
-      return Restored(step, out.state, carry, dict(out.meta))
-    return None
+      yield Restored(step, out.state, carry, dict(out.meta))
 
   def _one_save_at_a_time(self) -> None:
     """Multi-host: finish the other manager's save before starting anything.

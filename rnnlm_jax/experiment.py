@@ -34,8 +34,10 @@ _FRESH = flags.DEFINE_bool(
     'fresh', False, 'Start anew: move an existing run in --workdir aside (kept).')
 _SPLIT = flags.DEFINE_enum('split', 'test', ['train', 'valid', 'test'],
                            'eval: split to score.')
-_CHECKPOINT = flags.DEFINE_enum('checkpoint', 'best', ['best', 'latest'],
-                                'eval/generate: which checkpoint.')
+_CHECKPOINT = flags.DEFINE_enum(
+    'checkpoint', 'best', ['best', 'latest', 'average'],
+    'eval/generate/translate: which checkpoint (average: the mean params of '
+    'the kept latest checkpoints, train.keep_checkpoints of them).')
 _PROMPT = flags.DEFINE_string('prompt', None, 'generate: prompt text.')
 _INSTRUCTION = flags.DEFINE_string(
     'instruction', None, 'generate: respond to this instruction (in '

@@ -1,6 +1,7 @@
 """Beam search's length penalty (GNMT alpha) of a trained seq2seq run, on one split.
 
-Decodes the split once per alpha with the run's best checkpoint and prints
+Decodes the split once per alpha with the run's best checkpoint (or
+--checkpoint latest / average) and prints
 sacreBLEU (cased and lower-cased) and chrF for each: tune alpha on valid,
 then report test at the chosen value (eval.translate.length_penalty).
 
@@ -25,8 +26,9 @@ def main() -> None:
   p.add_argument('--alphas', default='0.0,0.6,1.0,1.4')
   p.add_argument('--split', default='valid', choices=('valid', 'test'))
   p.add_argument('--beam', type=int, default=0, help='0: the run\'s beam size')
+  p.add_argument('--checkpoint', default='best', choices=('best', 'latest', 'average'))
   args = p.parse_args()
-  run = rnnlm_jax.load(args.workdir)
+  run = rnnlm_jax.load(args.workdir, args.checkpoint)
   if run.config.task != 'seq2seq':
     raise SystemExit(f'{args.workdir} is not a seq2seq run')
   t = run.config.eval.translate

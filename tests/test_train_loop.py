@@ -1,5 +1,6 @@
 """The training loop end to end, in process, on a small synthetic corpus."""
 
+import functools
 import json
 import os
 
@@ -7,8 +8,8 @@ import jax
 import numpy as np
 import pytest
 
-from rnnlm_jax import configs, metrics
-from rnnlm_jax.training import inference, run_files, trainer
+from rnnlm_jax import checkpoint, configs, metrics
+from rnnlm_jax.training import inference, run_files, steps, trainer
 
 from conftest import count_compiles
 
@@ -149,3 +150,25 @@ def test_resume_on_changed_data_names_the_vocabulary_difference(tmp_path):
   config.train.num_steps = 10
   with pytest.raises(run_files.RunMismatchError, match=r"vocabulary differs .*'d'.*'e'|vocabulary differs"):
     trainer.train_and_evaluate(config, run_dir)
+
+
+def test_checkpoint_average_is_the_mean_of_the_kept_checkpoints(tmp_path):
+  config = tiny_config(60)
+  config.train.keep_checkpoints = 3  # saved at 20, 40, 60 (each evaluation)
+  trainer.train_and_evaluate(config, str(tmp_path))
+  model, latest, _ = inference.load_trained(config, str(tmp_path), 'latest')
+  checkpointer = checkpoint.Checkpointer(str(tmp_path), 3)
+  kept = list(checkpointer.restore_all(steps.checkpointable(latest),
+                                       model.initial_carry(config.train.batch_size)))
+  checkpointer.close()
+  assert [r.step for r in kept] == [60, 40, 20]
+  _, averaged, _ = inference.load_trained(config, str(tmp_path), 'average')
+  assert int(averaged.step) == 60
+  for path, leaf in jax.tree_util.tree_leaves_with_path(averaged.params):
+    parts = [np.asarray(functools.reduce(lambda t, k: t[k.key], path, r.state['params']))
+             for r in kept]
+    np.testing.assert_allclose(leaf, np.mean(parts, axis=0), rtol=1e-6, atol=1e-7)
+  scores = {which: inference.evaluate_checkpoint(config, str(tmp_path), 'valid', which)
+            for which in ('latest', 'average')}
+  assert scores['average']['ppl'] != scores['latest']['ppl']
+  assert scores['average']['checkpoint'] == 'average'

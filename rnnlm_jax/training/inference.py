@@ -3,7 +3,10 @@ answer an instruction."""
 
 from typing import Sequence
 
+import jax
+import jax.numpy as jnp
 import ml_collections
+from absl import logging
 
 from rnnlm_jax import checkpoint, models, sampling
 from rnnlm_jax.training import counting, instruct_eval, optim, parallel, steps
@@ -14,9 +17,11 @@ def load_trained(config: ml_collections.ConfigDict, workdir: str,
                  which: str = 'best'):
   """(model, eval state, dataset) of a finished or running run (the dataset:
   what the task needs to encode and decode, e.g. the LM's vocabulary in
-  `.vocab`); `which`: best |
-  latest (best falls back to latest). NT-ASGD: the averaged params. A run
-  whose fine-tuning stage has started: the stage's checkpoints."""
+  `.vocab`); `which`: best | latest (best falls back to latest) | average
+  (the mean of the eval params of every kept latest checkpoint, the last
+  train.keep_checkpoints saves: checkpoint averaging). NT-ASGD: the averaged
+  params. A run whose fine-tuning stage has started: the stage's
+  checkpoints."""
   workdir = trainer.model_workdir(config, workdir)
   task = tasks.get(config)
   dataset = (task.load_vocabs or task.load_data)(config, workdir)
@@ -27,14 +32,38 @@ def load_trained(config: ml_collections.ConfigDict, workdir: str,
                                    parallel.replicated(mesh))
   carry = model.initial_carry(config.train.batch_size)
   checkpointer = checkpoint.Checkpointer(workdir, config.train.keep_checkpoints)
-  restored = checkpointer.restore(steps.checkpointable(state), carry, which)
-  if restored is None and which == 'best':
-    restored = checkpointer.restore(steps.checkpointable(state), carry, 'latest')
-  checkpointer.close()
+  try:
+    if which == 'average':
+      return model, _average(checkpointer, state, carry, workdir), dataset
+    restored = checkpointer.restore(steps.checkpointable(state), carry, which)
+    if restored is None and which == 'best':
+      restored = checkpointer.restore(steps.checkpointable(state), carry, 'latest')
+  finally:
+    checkpointer.close()
   if restored is None:
     raise checkpoint.CheckpointError(f'no readable checkpoint in {workdir}')
   state = steps.from_checkpointable(state, restored.state)
   return model, optim.for_eval(state), dataset
+
+
+def _average(checkpointer, state, carry, workdir: str):
+  """The newest latest checkpoint's eval state with its params replaced by
+  the mean over every readable latest checkpoint, summed as they are read
+  (the newest and the sum stay in memory). The step is the newest one's."""
+  total, newest, averaged_steps = None, None, []
+  for restored in checkpointer.restore_all(steps.checkpointable(state), carry):
+    evaluated = optim.for_eval(steps.from_checkpointable(state, restored.state))
+    if newest is None:
+      newest, total = evaluated, evaluated.params
+    else:
+      total = jax.tree.map(jnp.add, total, evaluated.params)
+    averaged_steps.append(restored.step)
+  if newest is None:
+    raise checkpoint.CheckpointError(f'no readable checkpoint in {workdir}')
+  logging.info('averaging the params of the checkpoints at steps %s of %s',
+               sorted(averaged_steps), workdir)
+  count = len(averaged_steps)
+  return newest.replace(params=jax.tree.map(lambda x: x / count, total))
 
 def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str,
                         split: str = 'test', which: str = 'best') -> dict[str, float]:
