@@ -60,7 +60,8 @@ def base_config() -> ml_collections.ConfigDict:
   # caps on tokens per split (0: no cap); keep CPU runs short
   c.data.max_train_tokens = 0
   c.data.max_eval_tokens = 0
-  # corpus cache: local dir; text tokenized once, ids memory-mapped ('' = off);
+  # corpus cache: a dir (gs:// through a local mirror, data/cache_mirror.py);
+  # text tokenized once, ids memory-mapped ('' = off);
   # task='seq2seq': the encoded pairs (data/paired_cache.py); not 'instruct'
   c.data.cache_dir = ''
   # 'stream': contiguous rows, hidden state carried across windows (TBPTT)

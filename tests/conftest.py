@@ -102,3 +102,32 @@ def reverse_run(tmp_path_factory):
   """A seq2seq run on the reverse task, trained once for every test module."""
   from test_translation_task import train_reverse_run  # pylint: disable=import-outside-toplevel
   return train_reverse_run(tmp_path_factory)
+
+
+@pytest.fixture
+def fake_gcs(monkeypatch, tmp_path):
+  """gs:// served from memory (fsspec's memory filesystem under the gs and
+  gcs protocols, which epath uses without TensorFlow); the cache mirror in
+  tmp_path/mirror. Yields the store {path: file}."""
+  import sys  # pylint: disable=import-outside-toplevel
+  from etils.epath import backend, gpath  # pylint: disable=import-outside-toplevel
+  from fsspec.implementations.memory import MemoryFileSystem  # pylint: disable=import-outside-toplevel
+
+  class FakeGCS(MemoryFileSystem):
+    protocol = ('gs', 'gcs')
+    store = {}
+    pseudo_dirs = ['']
+
+  registry = sys.modules['fsspec.registry']._registry
+  saved = {p: registry.get(p) for p in FakeGCS.protocol}
+  registry.update({p: FakeGCS for p in FakeGCS.protocol})
+  backend.fsspec_backend._get_filesystem.cache_clear()  # epath caches the fs
+  monkeypatch.setattr(gpath, '_is_tf_installed', lambda: False)
+  monkeypatch.setenv('RNNLM_JAX_CACHE_MIRROR', str(tmp_path / 'mirror'))
+  yield FakeGCS.store
+  for protocol, cls in saved.items():
+    if cls is None:
+      registry.pop(protocol, None)
+    else:
+      registry[protocol] = cls
+  backend.fsspec_backend._get_filesystem.cache_clear()

@@ -258,10 +258,63 @@ def test_wide_vocab_uses_uint32(tmp_path):
   assert_same(plain, cached)
 
 
-def test_gs_cache_dir_is_refused(tmp_path):
+def _no_tokenizing(monkeypatch):
+  def fail(*args, **kwargs):
+    raise AssertionError('tokenized again instead of downloading the cache')
+  monkeypatch.setattr(cache_build, 'build', fail)
+
+
+def test_a_gs_cache_dir_is_uploaded_and_downloaded_by_another_machine(
+    tmp_path, fake_gcs, monkeypatch):
   path = write(tmp_path / 'text')
-  with pytest.raises(data.DataError, match='data.cache_dir=.*local'):
-    data.load_corpus(config(path, 'gs://bucket/cache'))
+  plain = data.load_corpus(config(path))
+  first = data.load_corpus(config(path, 'gs://bucket/cache'))
+  assert_same(plain, first)
+  assert str(first.train.filename).startswith(str(tmp_path / 'mirror'))
+  uploaded = {k.rsplit('/', 1)[1] for k in fake_gcs}
+  assert {'manifest.json', 'vocab.json', 'train.ids', 'valid.ids', 'test.ids'
+          } <= uploaded
+  # Another machine (an empty mirror) downloads instead of tokenizing.
+  monkeypatch.setenv('RNNLM_JAX_CACHE_MIRROR', str(tmp_path / 'other'))
+  _no_tokenizing(monkeypatch)
+  again = data.load_corpus(config(path, 'gs://bucket/cache'))
+  assert_same(plain, again)
+  assert str(again.train.filename).startswith(str(tmp_path / 'other'))
+
+
+def test_a_damaged_download_is_rebuilt_and_uploaded_again(tmp_path, fake_gcs,
+                                                          monkeypatch, caplog):
+  path = write(tmp_path / 'text')
+  plain = data.load_corpus(config(path, 'gs://bucket/cache'))
+  [key] = [k for k in fake_gcs if k.endswith('/train.ids')]
+  good = fake_gcs[key].getvalue()
+  fake_gcs[key].seek(0)
+  fake_gcs[key].write(bytes([good[0] ^ 1]))
+  monkeypatch.setenv('RNNLM_JAX_CACHE_MIRROR', str(tmp_path / 'other'))
+  with caplog.at_level(logging.WARNING):
+    again = data.load_corpus(config(path, 'gs://bucket/cache'))
+  assert_same(plain, again)
+  assert 'damaged' in caplog.text and 'train.ids' in caplog.text
+  assert fake_gcs[key].getvalue() == good
+
+
+def test_an_unreachable_remote_cache_dir_is_one_line(tmp_path, fake_gcs,
+                                                     monkeypatch):
+  import sys  # pylint: disable=import-outside-toplevel
+  from etils.epath import backend  # pylint: disable=import-outside-toplevel
+
+  class NoCredentials:
+    def __init__(self, *args, **kwargs):
+      raise PermissionError('no credentials found\nsecond line')
+
+  registry = sys.modules['fsspec.registry']._registry
+  monkeypatch.setitem(registry, 'gcs', NoCredentials)
+  backend.fsspec_backend._get_filesystem.cache_clear()
+  with pytest.raises(data.DataError) as e:
+    data.load_corpus(config(write(tmp_path / 'text'), 'gs://bucket/cache'))
+  assert "data.cache_dir='gs://bucket/cache' cannot be reached" in str(e.value)
+  assert 'PermissionError: no credentials found' in str(e.value)
+  assert '\n' not in str(e.value)
 
 
 def test_stdlib_source_streams_the_same_corpus(tmp_path):

@@ -12,7 +12,6 @@ import pytest
 
 from rnnlm_jax.data import paired, paired_cache
 from rnnlm_jax.data.corpus import SPLITS
-from rnnlm_jax.data.errors import DataError
 
 SENTENCES = ['Ein Hund läuft im Park .', 'Zwei Männer spielen Fußball !',
              'Eine Frau liest ein Buch .', 'Kinder spielen im Schnee .']
@@ -195,7 +194,15 @@ def test_instruct_task_refuses_a_cache_dir():
     configs.validate(c)
 
 
-def test_refuses_a_remote_cache_dir(tmp_path):
+def test_a_remote_cache_dir_is_mirrored_and_shared(tmp_path, fake_gcs,
+                                                   monkeypatch):
   data_dir = write_pairs(tmp_path / 'data')
-  with pytest.raises(DataError, match='gs://b/c'):
-    load(data_dir, 'gs://b/c')
+  plain = load(data_dir)
+  assert_same(plain, load(data_dir, 'gs://b/c'))
+  assert any(k.endswith('/train.source.ids') for k in fake_gcs)
+  monkeypatch.setenv('RNNLM_JAX_CACHE_MIRROR', str(tmp_path / 'other'))
+  forbid_encoding(monkeypatch)  # another machine downloads it
+  assert_same(plain, load(data_dir, 'gs://b/c'))
+  assert cache_dirs(tmp_path / 'other' / os.listdir(tmp_path / 'other')[0])
+
+

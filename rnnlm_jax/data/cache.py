@@ -1,6 +1,7 @@
 """The corpus cache: tokenize once, memory-map the token ids on later starts.
 
-Layout of data.cache_dir (a local directory):
+Layout of data.cache_dir (a local directory, or gs:// etc. through a local
+mirror, data/cache_mirror.py):
   <name>-<key>/manifest.json   format, version, key, source fingerprint,
                                tokenizer settings, token counts, dtype and
                                per-file checksums (full md5 + sampled blocks)
@@ -26,6 +27,7 @@ import uuid
 import numpy as np
 
 from rnnlm_jax.data import cache_build
+from rnnlm_jax.data import cache_mirror
 from rnnlm_jax.data import streaming
 from rnnlm_jax.data.corpus import md5_of, SPLITS
 from rnnlm_jax.data.errors import DataError
@@ -75,12 +77,11 @@ def safe_name(name: str) -> str:
   return ''.join(c if c.isalnum() or c in '-_.' else '_' for c in name)
 
 
-def check_dir(cache_dir: str) -> pathlib.Path:
-  if '://' in cache_dir:
-    raise DataError(f'data.cache_dir={cache_dir!r}: only local directories '
-                    'are supported (the ids are memory-mapped); use a local '
-                    "path or '' for no cache")
-  return pathlib.Path(os.path.expanduser(cache_dir))
+def existing(cache_dir: str, name: str) -> pathlib.Path:
+  """The local directory of cache `name` in `cache_dir` (downloaded into the
+  mirror first when cache_dir is remote and holds it); it may not exist."""
+  cache_mirror.fetch(cache_dir, name)
+  return cache_mirror.local_root(cache_dir) / name
 
 
 def read_manifest(directory: pathlib.Path, key: str,
@@ -187,13 +188,15 @@ def _publish(tmp: pathlib.Path, directory: pathlib.Path, is_good) -> None:
   shutil.rmtree(stale, ignore_errors=True)
 
 
-def open_or_build(directory: pathlib.Path, open_fn, build_fn, what: str):
-  """open_fn(directory) of a good cache; else build_fn(tmp) writes a complete
-  one into a temporary sibling, which is renamed into place, then opened.
+def open_or_build(cache_dir: str, name: str, open_fn, build_fn, what: str):
+  """open_fn(directory) of the good cache `name` in `cache_dir`; else
+  build_fn(tmp) writes a complete one into a temporary sibling, which is
+  renamed into place, then opened (and uploaded, for a remote cache_dir).
 
   open_fn raises DamagedCache for a cache that must not be used: it is
   logged, naming the file, and rebuilt.
   """
+  directory = existing(cache_dir, name)
   if directory.exists():
     try:
       cached = open_fn(directory)
@@ -211,15 +214,16 @@ def open_or_build(directory: pathlib.Path, open_fn, build_fn, what: str):
     _publish(tmp, directory, open_fn)
   finally:
     shutil.rmtree(tmp, ignore_errors=True)  # gone after a successful rename
-  return open_fn(directory)
+  cached = open_fn(directory)
+  cache_mirror.upload(cache_dir, name)
+  return cached
 
 
 def load(source: streaming.TextSource, settings: dict, cache_dir: str,
          vocab: Vocabulary | None = None) -> Cached:
   """The cached corpus of `source`, built first when missing or damaged."""
   key = cache_key(source, settings)
-  directory = check_dir(cache_dir) / f'{safe_name(source.name)}-{key}'
   return open_or_build(
-      directory, lambda d: open_cache(d, key),
+      cache_dir, f'{safe_name(source.name)}-{key}', lambda d: open_cache(d, key),
       lambda tmp: cache_build.build(source, settings, key, tmp, vocab),
       f'corpus {source.name}')

@@ -194,18 +194,18 @@ def load(cache_dir: str, name: str, raw_fingerprint: str, settings: dict,
   is used when it holds the same ones; else one of their own. SentencePiece
   models of the cache are copied into spm_dir when it has none.
   """
-  root = cache_lib.check_dir(cache_dir)
   prefix = f'pairs-{cache_lib.safe_name(name)}'
   if vocabs is not None or models is not None:
     key = cache_key(raw_fingerprint, settings, None, None)
+    directory = cache_lib.existing(cache_dir, f'{prefix}-{key}')
     try:
-      cached = open_pairs(root / f'{prefix}-{key}', key)
+      cached = open_pairs(directory, key)
       same_vocabs = vocabs is None or [v.fingerprint for v in cached['vocabs']
                                        ] == [v.fingerprint for v in vocabs]
       same_models = models is None or all(
           cached['spm'].get(f) == md5 for f, md5 in models.items())
       if same_vocabs and same_models:
-        cache_lib.log.info('paired cache: memory-mapping %s', root / f'{prefix}-{key}')
+        cache_lib.log.info('paired cache: memory-mapping %s', directory)
         return _with_spm(cached, spm_dir)
     except cache_lib.DamagedCache:
       pass  # missing or damaged: the run's own cache below
@@ -218,7 +218,7 @@ def load(cache_dir: str, name: str, raw_fingerprint: str, settings: dict,
                  ] if settings['tokenizer'] == 'sentencepiece' else []
     build(tmp, key, encoded, spm_files)
 
-  cached = cache_lib.open_or_build(root / f'{prefix}-{key}',
+  cached = cache_lib.open_or_build(cache_dir, f'{prefix}-{key}',
                                    lambda d: open_pairs(d, key), build_into,
                                    f'paired {name}')
   return _with_spm(cached, spm_dir)
