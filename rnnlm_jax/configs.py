@@ -259,6 +259,10 @@ def base_config() -> ml_collections.ConfigDict:
   c.train.checkpoint_every_steps = 0  # 0: at each evaluation
   c.train.keep_checkpoints = 2  # latest N (the best one is kept apart)
   c.train.early_stopping_patience = 0  # evaluations without gain; 0: off
+  # what picks the best checkpoint (and counts as a gain for early stopping):
+  # 'loss' (validation NLL, lower is better) or, task='seq2seq', greedy
+  # validation 'bleu' | 'bleu_lowercase' | 'chrf' (higher is better).
+  c.train.best_metric = 'loss'
   c.train.progress_bar = True
   # Steps with a NaN/inf loss or gradient norm are skipped (params unchanged);
   # this many in a row stop the run with an error.
@@ -323,7 +327,10 @@ def base_config() -> ml_collections.ConfigDict:
   # beam_size (1: greedy; greedy is always reported too), GNMT length
   # penalty alpha ((5 + len) / 6) ** alpha, max_len output tokens.
   c.eval.translate = ml_collections.ConfigDict(dict(
-      beam_size=5, length_penalty=1.0, max_len=80, batch_size=128))
+      beam_size=5, length_penalty=1.0, max_len=80, batch_size=128,
+      # greedy BLEU / chrF on valid at every evaluation (also on whenever
+      # train.best_metric is one of them)
+      valid_bleu=False))
   # task='instruct': responses decoded at the end of a run on `splits`
   # (max_pairs > 0: the first pairs only) by each of `methods` ('greedy' |
   # 'beam' | 'top_p'), at most max_len tokens, scored by exact match, chrF,

@@ -10,7 +10,7 @@ import jax
 import numpy as np
 import pytest
 
-from rnnlm_jax import configs
+from rnnlm_jax import configs, metrics
 from rnnlm_jax.training import inference, trainer
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -189,3 +189,42 @@ def test_multi30k_sweep_smoke_writes_bleu_columns(multi30k_dir, tmp_path):
   assert [r['arm'] for r in result.runs] == ['additive_gru', 'dot_lstm']
   table = open(result.results_md).read()
   assert 'test BLEU greedy' in table and 'test BLEU beam' in table
+
+
+def test_the_best_checkpoint_by_validation_chrf(tmp_path):
+  data_dir = tmp_path / 'data'
+  data_dir.mkdir()
+  _write_reverse_task(data_dir, sizes=(400, 32, 32))
+  config = reverse_config(data_dir, num_steps=100)
+  config.train.eval_every_steps = 20
+  config.train.best_metric = 'chrf'
+  results = trainer.train_and_evaluate(config, str(tmp_path / 'run'))
+  valid = [line for line in metrics.read_jsonl(str(tmp_path / 'run' / 'metrics.jsonl'))
+           if line['split'] == 'valid']
+  assert [line['step'] for line in valid] == [20, 40, 60, 80, 100]
+  chrf = [line['chrf'] for line in valid]
+  assert all('bleu' in line and 'bleu_lowercase' in line for line in valid)
+  assert results['best_step'] == valid[int(np.argmax(chrf))]['step']
+  # The final valid chrF is the greedy decode of the best checkpoint.
+  assert results['valid_greedy_chrf'] == pytest.approx(max(chrf), abs=1e-6)
+
+
+def test_gain_is_lower_loss_or_higher_bleu():
+  book = trainer.Bookkeeping(best_valid_loss=2.0, best_value=30.0)
+  assert trainer._is_gain(book, {'bleu': 31.0, 'loss': 3.0}, 'bleu')
+  assert not trainer._is_gain(book, {'bleu': 29.0, 'loss': 1.0}, 'bleu')
+  loss_book = trainer.Bookkeeping(best_valid_loss=2.0, best_value=2.0)
+  assert trainer._is_gain(loss_book, {'loss': 1.5}, 'loss')
+  assert not trainer._is_gain(loss_book, {'loss': 2.5}, 'loss')
+  # A checkpoint saved before best_value existed: the loss decides.
+  assert trainer._is_gain(trainer.Bookkeeping(best_valid_loss=2.0), {'loss': 1.9}, 'loss')
+  assert not trainer._is_gain(trainer.Bookkeeping(best_valid_loss=2.0), {'loss': 2.1}, 'loss')
+
+
+def test_a_best_metric_the_task_lacks_is_one_line(tmp_path):
+  from test_train_loop import tiny_config  # pylint: disable=import-outside-toplevel
+  config = tiny_config(10)
+  config.train.best_metric = 'bleu'
+  with pytest.raises(ValueError, match=r"train.best_metric='bleu' is invalid: "
+                     r"must be 'loss' or, for task='lm', nothing else"):
+    trainer.train_and_evaluate(config, str(tmp_path))

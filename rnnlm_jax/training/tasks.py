@@ -21,6 +21,11 @@ mesh, optimizer, train_step, checkpoints, exact resume, SIGTERM, metrics.
   show(model, params, dataset, config) -> str  (a sample, translations, ...)
   final_results(params, model, dataset, config, workdir) -> dict
                                                (extra final numbers: BLEU)
+  validation_metrics(params, model, dataset, config) -> dict
+                                               (extra numbers at each
+                                               evaluation, e.g. greedy BLEU;
+                                               the names in `higher_better`
+                                               may pick the best checkpoint)
 
 `config.task` names the entry of TASKS; 'lm' (language modelling on a token
 stream, also sentence mode) is the default; 'seq2seq' (translation.py) and
@@ -44,6 +49,8 @@ class Task:
   show: Callable[..., str]
   load_vocabs: Callable[..., Any] | None = None  # None: load_data
   final_results: Callable[..., dict] = lambda *args: {}
+  validation_metrics: Callable[..., dict] = lambda *args: {}
+  higher_better: tuple[str, ...] = ()  # validation_metrics train.best_metric may name
 
 
 TASKS: registry.Registry[Task] = registry.Registry('task')

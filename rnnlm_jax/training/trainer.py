@@ -41,8 +41,11 @@ MAIN_RESULTS = 'results_before_finetune.json'
 
 @dataclasses.dataclass
 class Bookkeeping:
-  """What the loop decides from validation; saved with every checkpoint."""
+  """What the loop decides from validation; saved with every checkpoint.
+  best_value: train.best_metric at the best step (best_valid_loss: the loss
+  there)."""
   best_valid_loss: float | None = None
+  best_value: float | None = None
   best_step: int | None = None
   evals_without_gain: int = 0
   stopped_early: bool = False  # early stopping, or fine-tuning's rule
@@ -155,6 +158,12 @@ def open_stage(config: ml_collections.ConfigDict, workdir: str,
   if not finetuning:  # the stage starts from the main run's params
     init_from.adopt_vocabulary(config, workdir)
   task = tasks.get(config)
+  metric = config.train.best_metric
+  if metric != 'loss' and metric not in task.higher_better:
+    others = (f'one of {task.higher_better}' if task.higher_better
+              else 'nothing else')
+    raise ValueError(f'train.best_metric={metric!r} is invalid: must be '
+                     f"'loss' or, for task={config.task!r}, {others}")
   corpus = task.load_data(config, workdir)
   plan = task.plan(config, corpus)
   plan.check_split_sizes()
@@ -262,11 +271,24 @@ def fit(stage: Stage, writer: metrics.MetricWriter) -> Stage:
 
 
 def score_validation(stage: Stage) -> dict[str, float]:
-  """Static validation loss of the stage's eval params (NT-ASGD: average)."""
+  """Static validation loss of the stage's eval params (NT-ASGD: average),
+  and the task's validation metrics (e.g. greedy BLEU) when on."""
   e = stage.config.eval
-  return stage.task.score(optim.for_eval(stage.state).params, stage.model,
-                          stage.corpus, 'valid', e.batch_size, stage.config,
-                          stage.mesh)
+  params = optim.for_eval(stage.state).params
+  scores = stage.task.score(params, stage.model, stage.corpus, 'valid',
+                            e.batch_size, stage.config, stage.mesh)
+  return dict(scores, **stage.task.validation_metrics(
+      params, stage.model, stage.corpus, stage.config))
+
+
+def _is_gain(book: Bookkeeping, result: dict, metric: str) -> bool:
+  """Whether `result` beats the best so far by train.best_metric."""
+  best = book.best_value
+  if best is None and metric == 'loss':  # a checkpoint from before best_value
+    best = book.best_valid_loss
+  if best is None:
+    return True
+  return result[metric] < best if metric == 'loss' else result[metric] > best
 
 
 def final_results(stage: Stage, writer: metrics.MetricWriter,
@@ -368,12 +390,15 @@ def _maybe_evaluate(stage: Stage, writer, bar) -> tuple[Stage, bool]:
     return stage, False
   result = score_validation(stage)
   writer.write(step, 'valid', result)
+  extra = ''.join(f' {k} {v:.2f}' for k, v in result.items()
+                  if k in stage.task.higher_better)
   bar.log(f'step {step}: valid loss {result["loss"]:.4f} ppl {result["ppl"]:.2f} '
-          f'bits/token {result["bits"]:.4f}')
-  book = stage.book
-  if book.best_valid_loss is None or result['loss'] < book.best_valid_loss:
+          f'bits/token {result["bits"]:.4f}{extra}')
+  book, metric = stage.book, stage.config.train.best_metric
+  if _is_gain(book, result, metric):
     book = dataclasses.replace(book, best_valid_loss=result['loss'],
-                               best_step=step, evals_without_gain=0)
+                               best_value=result[metric], best_step=step,
+                               evals_without_gain=0)
     stage = dataclasses.replace(stage, book=book)
     save(stage, 'best')
   else:
@@ -469,7 +494,8 @@ def _start_finetuning(stage: Stage, params) -> Stage:
   logging.info('fine-tuning from valid loss %.4f (ppl %.2f) in %s',
                start['loss'], start['ppl'], stage.workdir)
   stage = dataclasses.replace(stage, book=dataclasses.replace(
-      stage.book, best_valid_loss=start['loss'], best_step=0))
+      stage.book, best_valid_loss=start['loss'],
+      best_value=start[stage.config.train.best_metric], best_step=0))
   save(stage, 'best')
   save(stage)
   stage.checkpointer.wait()

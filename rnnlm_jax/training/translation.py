@@ -226,6 +226,24 @@ def _attention_pngs(params, model, corpus, config, workdir: str, count: int = 3)
         source_words, output_words, title=f'test pair {i}')
 
 
+VALIDATION_METRICS = ('bleu', 'bleu_lowercase', 'chrf')
+
+
+def validation_bleu(params, model, corpus, config) -> dict[str, float]:
+  """Greedy BLEU / chrF on valid at each evaluation, when
+  eval.translate.valid_bleu is on or train.best_metric names one of them."""
+  if not (config.eval.translate.valid_bleu
+          or config.train.best_metric in VALIDATION_METRICS):
+    return {}
+  t = config.eval.translate
+  source, _ = corpus.split('valid')
+  ids = translate_ids(params, model, source, batch_size=t.batch_size,
+                      beam_size=1, max_len=t.max_len, length_penalty=0.0)
+  scores = bleu.corpus_bleu([corpus.decode_target(x) for x in ids],
+                            corpus.references['valid'])
+  return {k: getattr(scores, k) for k in VALIDATION_METRICS}
+
+
 def show(model, params, corpus, config) -> str:
   """A few test translations (greedy) beside their references."""
   source, _ = corpus.split('test')
@@ -238,4 +256,5 @@ def show(model, params, corpus, config) -> str:
 
 tasks.TASKS.register('seq2seq', tasks.Task(
     load_data=load_data, plan=data.PairPlan, make_model=make_model,
-    score=score, show=show, final_results=bleu_results))
+    score=score, show=show, final_results=bleu_results,
+    validation_metrics=validation_bleu, higher_better=VALIDATION_METRICS))
