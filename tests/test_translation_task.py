@@ -209,18 +209,6 @@ def test_the_best_checkpoint_by_validation_chrf(tmp_path):
   assert results['valid_greedy_chrf'] == pytest.approx(max(chrf), abs=1e-6)
 
 
-def test_gain_is_lower_loss_or_higher_bleu():
-  book = trainer.Bookkeeping(best_valid_loss=2.0, best_value=30.0)
-  assert trainer._is_gain(book, {'bleu': 31.0, 'loss': 3.0}, 'bleu')
-  assert not trainer._is_gain(book, {'bleu': 29.0, 'loss': 1.0}, 'bleu')
-  loss_book = trainer.Bookkeeping(best_valid_loss=2.0, best_value=2.0)
-  assert trainer._is_gain(loss_book, {'loss': 1.5}, 'loss')
-  assert not trainer._is_gain(loss_book, {'loss': 2.5}, 'loss')
-  # A checkpoint saved before best_value existed: the loss decides.
-  assert trainer._is_gain(trainer.Bookkeeping(best_valid_loss=2.0), {'loss': 1.9}, 'loss')
-  assert not trainer._is_gain(trainer.Bookkeeping(best_valid_loss=2.0), {'loss': 2.1}, 'loss')
-
-
 def test_a_best_metric_the_task_lacks_is_one_line(tmp_path):
   from test_train_loop import tiny_config  # pylint: disable=import-outside-toplevel
   config = tiny_config(10)

@@ -29,7 +29,8 @@ from etils import epath
 
 from rnnlm_jax import checkpoint, metrics, models
 from rnnlm_jax.training import counting, optim, parallel, progress, scoring, steps
-from rnnlm_jax.training import init_from, tasks
+from rnnlm_jax.training import bookkeeping, init_from, tasks
+from rnnlm_jax.training.bookkeeping import Bookkeeping
 from rnnlm_jax.training import run_files
 from rnnlm_jax.training.steps import train_step
 
@@ -37,19 +38,6 @@ FINETUNE_SUBDIR = 'finetune'
 # The main stage's scores, kept so that resuming the fine-tuning stage does
 # not re-score (or re-log) the finished main run.
 MAIN_RESULTS = 'results_before_finetune.json'
-
-
-@dataclasses.dataclass
-class Bookkeeping:
-  """What the loop decides from validation; saved with every checkpoint.
-  best_value: train.best_metric at the best step (best_valid_loss: the loss
-  there)."""
-  best_valid_loss: float | None = None
-  best_value: float | None = None
-  best_step: int | None = None
-  evals_without_gain: int = 0
-  stopped_early: bool = False  # early stopping, or fine-tuning's rule
-  ntasgd_history: list = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass
@@ -198,8 +186,7 @@ def open_stage(config: ml_collections.ConfigDict, workdir: str,
           config, workdir, state, mesh))
     return stage
   stage.log_window.restore(restored.meta.get('log_window'))
-  fields = {f.name for f in dataclasses.fields(Bookkeeping)}
-  book = Bookkeeping(**{k: v for k, v in restored.meta.items() if k in fields})
+  book = Bookkeeping.from_meta(restored.meta)
   logging.info('resumed from step %d (epoch %d) in %s', restored.step,
                plan.locate(restored.step)[0], workdir)
   return dataclasses.replace(
@@ -279,16 +266,6 @@ def score_validation(stage: Stage) -> dict[str, float]:
                             e.batch_size, stage.config, stage.mesh)
   return dict(scores, **stage.task.validation_metrics(
       params, stage.model, stage.corpus, stage.config))
-
-
-def _is_gain(book: Bookkeeping, result: dict, metric: str) -> bool:
-  """Whether `result` beats the best so far by train.best_metric."""
-  best = book.best_value
-  if best is None and metric == 'loss':  # a checkpoint from before best_value
-    best = book.best_valid_loss
-  if best is None:
-    return True
-  return result[metric] < best if metric == 'loss' else result[metric] > best
 
 
 def final_results(stage: Stage, writer: metrics.MetricWriter,
@@ -394,19 +371,12 @@ def _maybe_evaluate(stage: Stage, writer, bar) -> tuple[Stage, bool]:
                   if k in stage.task.higher_better)
   bar.log(f'step {step}: valid loss {result["loss"]:.4f} ppl {result["ppl"]:.2f} '
           f'bits/token {result["bits"]:.4f}{extra}')
-  book, metric = stage.book, stage.config.train.best_metric
-  if _is_gain(book, result, metric):
-    book = dataclasses.replace(book, best_valid_loss=result['loss'],
-                               best_value=result[metric], best_step=step,
-                               evals_without_gain=0)
-    stage = dataclasses.replace(stage, book=book)
+  t = stage.config.train
+  book, best = bookkeeping.record(stage.book, result, step, t.best_metric,
+                                  t.early_stopping_patience)
+  stage = dataclasses.replace(stage, book=book)
+  if best:
     save(stage, 'best')
-  else:
-    book = dataclasses.replace(book, evals_without_gain=book.evals_without_gain + 1)
-    patience = stage.config.train.early_stopping_patience
-    if patience and book.evals_without_gain >= patience:
-      book = dataclasses.replace(book, stopped_early=True)
-      logging.info('early stopping: no validation gain in %d evaluations', patience)
   if optim.OPTIMIZERS.get(stage.config.train.optimizer).averaged:
     stage, book = _ntasgd_check(stage, book, result['loss'], bar)
   return dataclasses.replace(stage, book=book), True
