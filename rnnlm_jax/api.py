@@ -37,9 +37,6 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
 def load(workdir: str, checkpoint: str = 'best') -> 'TrainedRun':
   """The run in `workdir` (checkpoint 'best', 'latest' or 'average': the
   mean params of the kept latest checkpoints)."""
-  if checkpoint not in ('best', 'latest', 'average'):
-    raise ValueError(f"checkpoint={checkpoint!r}: must be 'best', 'latest' or "
-                     "'average'")
   path = epath.Path(workdir) / 'config.json'
   if not path.exists():
     raise ValueError(f'{workdir} holds no run (no config.json)')

@@ -353,6 +353,11 @@ def base_config() -> ml_collections.ConfigDict:
   return c
 
 
+# What task='seq2seq' scores on valid at each evaluation (greedy decoding)
+# when eval.translate.valid_bleu is on; train.best_metric may name one.
+SEQ2SEQ_VALID_METRICS = ('bleu', 'bleu_lowercase', 'chrf')
+
+
 def _check(ok: bool, key: str, value, requirement: str) -> None:
   if not ok:
     raise ValueError(f'{key}={value!r} is invalid: {requirement}')
@@ -408,6 +413,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _one_of('train.loss_normalization', t.loss_normalization, ('token', 'sequence'))
   _check(0 <= t.label_smoothing < 1, 'train.label_smoothing', t.label_smoothing,
          'must be in [0, 1)')
+  _one_of('train.best_metric', t.best_metric, ('loss',) + SEQ2SEQ_VALID_METRICS)
+  _check(t.best_metric == 'loss' or config.task == 'seq2seq', 'train.best_metric',
+         t.best_metric, "greedy validation BLEU / chrF need task='seq2seq'")
+  _check(not config.eval.translate.valid_bleu or config.task == 'seq2seq',
+         'eval.translate.valid_bleu', config.eval.translate.valid_bleu,
+         "needs task='seq2seq'")
   _check(not t.init_from or config.task in ('lm', 'instruct'), 'train.init_from',
          t.init_from, "needs task 'lm' or 'instruct'")
   kind = _model_kind(config.model.type)

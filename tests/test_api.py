@@ -64,7 +64,7 @@ def test_misuse_is_one_line(trained, tmp_path):
     run.respond('a b')
   with pytest.raises(ValueError, match='holds no run'):
     rnnlm_jax.load(str(tmp_path))
-  with pytest.raises(ValueError, match="checkpoint='newest': must be"):
+  with pytest.raises(ValueError, match="checkpoint='newest': must be one of \\('best', 'latest', 'average'\\)"):
     rnnlm_jax.load(workdir, checkpoint='newest')
 
 

@@ -445,3 +445,22 @@ def test_corpus_scale_script_runs(tmp_path):
       'uncached (today)', 'cache build (1st start)', 'cached start',
       'cached start + bptt pass']
   assert (tmp_path / 't.md').read_text().strip() == out.strip()
+
+
+def test_only_process_0_uploads_and_a_failed_upload_is_a_warning(
+    tmp_path, fake_gcs, monkeypatch, caplog):
+  from rnnlm_jax.data import cache_mirror  # pylint: disable=import-outside-toplevel
+  path = write(tmp_path / 'text')
+  plain = data.load_corpus(config(path))
+  monkeypatch.setattr(cache_mirror, '_uploads_from_this_process', lambda: False)
+  assert_same(plain, data.load_corpus(config(path, 'gs://bucket/a')))
+  assert not fake_gcs  # another process's job
+  monkeypatch.setattr(cache_mirror, '_uploads_from_this_process', lambda: True)
+
+  def read_only(source, target):
+    raise PermissionError('403 write forbidden\nmore')
+
+  monkeypatch.setattr(cache_mirror, '_copy', read_only)
+  with caplog.at_level(logging.WARNING):
+    assert_same(plain, data.load_corpus(config(path, 'gs://bucket/b')))
+  assert 'could not upload' in caplog.text and '403 write forbidden' in caplog.text

@@ -26,8 +26,10 @@ def test_equals_optax_cross_entropy_on_smoothed_one_hot_labels(eps):
   logits, targets, mask = _logits_and_targets()
   labels = optax.smooth_labels(jax.nn.one_hot(targets, V), eps)
   expected = optax.softmax_cross_entropy(logits, labels) * mask
-  got = steps.smoothed_token_loss(logits, targets, mask, eps)
+  got, nll = steps.smoothed_token_loss(logits, targets, mask, eps)
   np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(nll, steps.token_nll(logits, targets, mask),
+                             rtol=1e-5, atol=1e-6)
   assert float(got[1, 4:].sum()) == 0.0
   # Smoothing is not the NLL: it must change the loss.
   assert not np.allclose(got, steps.token_nll(logits, targets, mask))
@@ -35,8 +37,10 @@ def test_equals_optax_cross_entropy_on_smoothed_one_hot_labels(eps):
 
 def test_zero_is_the_plain_nll():
   logits, targets, mask = _logits_and_targets()
-  np.testing.assert_array_equal(steps.smoothed_token_loss(logits, targets, mask, 0.0),
-                                steps.token_nll(logits, targets, mask))
+  smoothed, nll = steps.smoothed_token_loss(logits, targets, mask, 0.0)
+  np.testing.assert_allclose(smoothed, nll, rtol=1e-6)
+  np.testing.assert_allclose(smoothed, steps.token_nll(logits, targets, mask),
+                             rtol=1e-5, atol=1e-6)
 
 
 def _setup():
@@ -61,7 +65,7 @@ def test_train_step_differentiates_the_smoothed_loss_and_reports_the_nll():
   def smoothed(p):
     logits, _ = model.apply({'params': p}, batch.inputs, carry, train=True,
                             rngs={'dropout': jax.random.PRNGKey(0)})
-    loss = steps.smoothed_token_loss(logits, batch.targets, batch.mask, eps)
+    loss, _ = steps.smoothed_token_loss(logits, batch.targets, batch.mask, eps)
     nll = steps.token_nll(logits, batch.targets, batch.mask)
     return loss.sum() / batch.mask.sum(), nll.sum() / batch.mask.sum()
 

@@ -204,5 +204,3 @@ def test_a_remote_cache_dir_is_mirrored_and_shared(tmp_path, fake_gcs,
   forbid_encoding(monkeypatch)  # another machine downloads it
   assert_same(plain, load(data_dir, 'gs://b/c'))
   assert cache_dirs(tmp_path / 'other' / os.listdir(tmp_path / 'other')[0])
-
-

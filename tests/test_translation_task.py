@@ -1,6 +1,8 @@
 """The seq2seq task through the one training driver: a reverse task learned
 to exact match, exact resume, BLEU in results.json, the translate command."""
 
+import copy
+import dataclasses
 import json
 import os
 import subprocess
@@ -10,8 +12,9 @@ import jax
 import numpy as np
 import pytest
 
+import rnnlm_jax
 from rnnlm_jax import configs, metrics
-from rnnlm_jax.training import inference, trainer
+from rnnlm_jax.training import inference, run_files, tasks, trainer, translation
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORDS = 'a b c d e f g h'.split()
@@ -191,28 +194,57 @@ def test_multi30k_sweep_smoke_writes_bleu_columns(multi30k_dir, tmp_path):
   assert 'test BLEU greedy' in table and 'test BLEU beam' in table
 
 
-def test_the_best_checkpoint_by_validation_chrf(tmp_path):
+def test_the_best_checkpoint_by_validation_chrf(tmp_path, monkeypatch):
+  # chrF made to fall while the loss falls: the best step must follow chrF.
+  calls = []
+
+  def falling_chrf(*args):
+    calls.append(None)
+    return {'bleu': 0.0, 'bleu_lowercase': 0.0, 'chrf': 60.0 - 10 * len(calls)}
+
+  task = tasks.TASKS.get('seq2seq')
+  monkeypatch.setitem(tasks.TASKS._entries, 'seq2seq', dataclasses.replace(
+      task, validation_metrics=falling_chrf))
   data_dir = tmp_path / 'data'
   data_dir.mkdir()
   _write_reverse_task(data_dir, sizes=(400, 32, 32))
-  config = reverse_config(data_dir, num_steps=100)
+  config = reverse_config(data_dir, num_steps=80)
   config.train.eval_every_steps = 20
   config.train.best_metric = 'chrf'
   results = trainer.train_and_evaluate(config, str(tmp_path / 'run'))
   valid = [line for line in metrics.read_jsonl(str(tmp_path / 'run' / 'metrics.jsonl'))
            if line['split'] == 'valid']
-  assert [line['step'] for line in valid] == [20, 40, 60, 80, 100]
-  chrf = [line['chrf'] for line in valid]
-  assert all('bleu' in line and 'bleu_lowercase' in line for line in valid)
-  assert results['best_step'] == valid[int(np.argmax(chrf))]['step']
-  # The final valid chrF is the greedy decode of the best checkpoint.
-  assert results['valid_greedy_chrf'] == pytest.approx(max(chrf), abs=1e-6)
+  assert [(line['step'], line['chrf']) for line in valid] == [
+      (20, 50.0), (40, 40.0), (60, 30.0), (80, 20.0)]
+  assert valid[-1]['loss'] < valid[0]['loss']  # by the loss, 80 would be best
+  assert results['best_step'] == 20
+  # The metric names what the saved best value is: resuming with another
+  # metric is refused in one line.
+  config.train.best_metric = 'loss'
+  with pytest.raises(run_files.RunMismatchError, match="train.best_metric: 'chrf' -> 'loss'"):
+    trainer.train_and_evaluate(config, str(tmp_path / 'run'))
 
 
-def test_a_best_metric_the_task_lacks_is_one_line(tmp_path):
-  from test_train_loop import tiny_config  # pylint: disable=import-outside-toplevel
-  config = tiny_config(10)
-  config.train.best_metric = 'bleu'
-  with pytest.raises(ValueError, match=r"train.best_metric='bleu' is invalid: "
-                     r"must be 'loss' or, for task='lm', nothing else"):
-    trainer.train_and_evaluate(config, str(tmp_path))
+def test_validation_bleu_is_the_greedy_bleu_of_the_final_results(reverse_run):
+  config, workdir, results = reverse_run
+  run = rnnlm_jax.load(workdir)
+  assert translation.validation_bleu(run.params, run.model, run.dataset, config) == {}
+  config = copy.deepcopy(config)
+  config.eval.translate.valid_bleu = True
+  scores = translation.validation_bleu(run.params, run.model, run.dataset, config)
+  assert scores['bleu'] == pytest.approx(results['valid_greedy_bleu'])
+  assert scores['chrf'] == pytest.approx(results['valid_greedy_chrf'])
+
+
+@pytest.mark.parametrize('task, metric, match', [
+    ('seq2seq', 'BLEU', "must be one of \\('loss', 'bleu'"),
+    ('lm', 'bleu', "need task='seq2seq'")])
+def test_a_bad_best_metric_is_one_line(task, metric, match):
+  c = configs.base_config()
+  c.task, c.train.best_metric = task, metric
+  with pytest.raises(ValueError, match=match):
+    configs.validate(c)
+  c = configs.base_config()
+  c.eval.translate.valid_bleu = True
+  with pytest.raises(ValueError, match="eval.translate.valid_bleu=True is invalid: needs task='seq2seq'"):
+    configs.validate(c)

@@ -77,13 +77,6 @@ def safe_name(name: str) -> str:
   return ''.join(c if c.isalnum() or c in '-_.' else '_' for c in name)
 
 
-def existing(cache_dir: str, name: str) -> pathlib.Path:
-  """The local directory of cache `name` in `cache_dir` (downloaded into the
-  mirror first when cache_dir is remote and holds it); it may not exist."""
-  cache_mirror.fetch(cache_dir, name)
-  return cache_mirror.local_root(cache_dir) / name
-
-
 def read_manifest(directory: pathlib.Path, key: str,
                   fmt: str = cache_build.FORMAT,
                   version: int = cache_build.VERSION) -> dict:
@@ -188,15 +181,43 @@ def _publish(tmp: pathlib.Path, directory: pathlib.Path, is_good) -> None:
   shutil.rmtree(stale, ignore_errors=True)
 
 
+def _fill(directory: pathlib.Path, write_fn, is_good) -> None:
+  """write_fn(tmp) writes a complete cache into a temporary sibling of
+  `directory`, which is then published there (_publish)."""
+  directory.parent.mkdir(parents=True, exist_ok=True)
+  tmp = directory.with_name(
+      f'.{directory.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}')
+  tmp.mkdir()
+  try:
+    write_fn(tmp)
+    _publish(tmp, directory, is_good)
+  finally:
+    shutil.rmtree(tmp, ignore_errors=True)  # gone after a successful rename
+
+
+def existing(cache_dir: str, name: str, is_good) -> tuple[pathlib.Path, bool]:
+  """(the local directory of cache `name`, whether it was just downloaded):
+  a remote cache_dir's cache is downloaded into the mirror when the mirror
+  lacks it. The directory may not exist (nothing cached yet)."""
+  directory = cache_mirror.local_root(cache_dir) / name
+  if ((directory / cache_build.MANIFEST).exists()
+      or not cache_mirror.has_remote(cache_dir, name)):
+    return directory, False
+  _fill(directory, lambda tmp: cache_mirror.download(cache_dir, name, tmp),
+        is_good)
+  return directory, True
+
+
 def open_or_build(cache_dir: str, name: str, open_fn, build_fn, what: str):
-  """open_fn(directory) of the good cache `name` in `cache_dir`; else
-  build_fn(tmp) writes a complete one into a temporary sibling, which is
-  renamed into place, then opened (and uploaded, for a remote cache_dir).
+  """open_fn(directory) of the good cache `name` in `cache_dir` (downloaded
+  first from a remote cache_dir); else build_fn(tmp) writes a complete one
+  into a temporary sibling, which is renamed into place, opened, and
+  uploaded to a remote cache_dir.
 
   open_fn raises DamagedCache for a cache that must not be used: it is
   logged, naming the file, and rebuilt.
   """
-  directory = existing(cache_dir, name)
+  directory, downloaded = existing(cache_dir, name, open_fn)
   if directory.exists():
     try:
       cached = open_fn(directory)
@@ -205,17 +226,11 @@ def open_or_build(cache_dir: str, name: str, open_fn, build_fn, what: str):
     except DamagedCache as e:
       log.warning('%s cache damaged, rebuilding it: %s', what, e)
   log.info('%s cache: tokenizing into %s', what, directory)
-  directory.parent.mkdir(parents=True, exist_ok=True)
-  tmp = directory.with_name(
-      f'.{directory.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}')
-  tmp.mkdir()
-  try:
-    build_fn(tmp)
-    _publish(tmp, directory, open_fn)
-  finally:
-    shutil.rmtree(tmp, ignore_errors=True)  # gone after a successful rename
+  _fill(directory, build_fn, open_fn)
   cached = open_fn(directory)
-  cache_mirror.upload(cache_dir, name)
+  # A damaged download is replaced; a cache another process uploaded since
+  # this one looked is left as it is.
+  cache_mirror.upload(cache_dir, name, replace=downloaded)
   return cached
 
 

@@ -197,8 +197,9 @@ def load(cache_dir: str, name: str, raw_fingerprint: str, settings: dict,
   prefix = f'pairs-{cache_lib.safe_name(name)}'
   if vocabs is not None or models is not None:
     key = cache_key(raw_fingerprint, settings, None, None)
-    directory = cache_lib.existing(cache_dir, f'{prefix}-{key}')
     try:
+      directory, _ = cache_lib.existing(cache_dir, f'{prefix}-{key}',
+                                        lambda d: open_pairs(d, key))
       cached = open_pairs(directory, key)
       same_vocabs = vocabs is None or [v.fingerprint for v in cached['vocabs']
                                        ] == [v.fingerprint for v in vocabs]

@@ -13,6 +13,9 @@ from rnnlm_jax.training import counting, instruct_eval, optim, parallel, steps
 from rnnlm_jax.training import run_files, tasks, trainer
 
 
+CHECKPOINTS = ('best', 'latest', 'average')
+
+
 def load_trained(config: ml_collections.ConfigDict, workdir: str,
                  which: str = 'best'):
   """(model, eval state, dataset) of a finished or running run (the dataset:
@@ -22,6 +25,8 @@ def load_trained(config: ml_collections.ConfigDict, workdir: str,
   train.keep_checkpoints saves: checkpoint averaging). NT-ASGD: the averaged
   params. A run whose fine-tuning stage has started: the stage's
   checkpoints."""
+  if which not in CHECKPOINTS:
+    raise ValueError(f'checkpoint={which!r}: must be one of {CHECKPOINTS}')
   workdir = trainer.model_workdir(config, workdir)
   task = tasks.get(config)
   dataset = (task.load_vocabs or task.load_data)(config, workdir)
@@ -53,17 +58,19 @@ def _average(checkpointer, state, carry, workdir: str):
   total, newest, averaged_steps = None, None, []
   for restored in checkpointer.restore_all(steps.checkpointable(state), carry):
     evaluated = optim.for_eval(steps.from_checkpointable(state, restored.state))
+    params = jax.tree.map(lambda x: x.astype(jnp.float32), evaluated.params)
     if newest is None:
-      newest, total = evaluated, evaluated.params
+      newest, total = evaluated, params
     else:
-      total = jax.tree.map(jnp.add, total, evaluated.params)
+      total = jax.tree.map(jnp.add, total, params)
     averaged_steps.append(restored.step)
   if newest is None:
     raise checkpoint.CheckpointError(f'no readable checkpoint in {workdir}')
   logging.info('averaging the params of the checkpoints at steps %s of %s',
                sorted(averaged_steps), workdir)
   count = len(averaged_steps)
-  return newest.replace(params=jax.tree.map(lambda x: x / count, total))
+  return newest.replace(params=jax.tree.map(
+      lambda s, p: (s / count).astype(p.dtype), total, newest.params))
 
 def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str,
                         split: str = 'test', which: str = 'best') -> dict[str, float]:

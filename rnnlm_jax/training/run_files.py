@@ -30,7 +30,9 @@ from rnnlm_jax.training import parallel
 # logging, evaluation sizes) may be changed to extend or inspect a run.
 RESUME_KEYS = ('seed', 'data', 'model', 'train.batch_size', 'train.seq_len',
                'train.variable_bptt', 'train.bptt_p_full', 'train.bptt_std',
-               'train.bptt_bucket')
+               'train.bptt_bucket',
+               # the saved best value is of this metric
+               'train.best_metric')
 # Under RESUME_KEYS but only *how* the same model is computed (same params,
 # same gradients): free to change on resume, e.g. after benchmarking.
 FREE_KEYS = ('model.unroll', 'model.recurrent_backward', 'data.cache_dir')

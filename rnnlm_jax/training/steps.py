@@ -74,17 +74,17 @@ def token_nll(logits: jax.Array, targets: jax.Array, mask: jax.Array) -> jax.Arr
 
 
 def smoothed_token_loss(logits: jax.Array, targets: jax.Array, mask: jax.Array,
-                        label_smoothing: float) -> jax.Array:
-  """Masked per-token cross-entropy against the target smoothed towards the
-  uniform distribution, [B, T]: (1 - eps) * NLL + eps * mean_v(-log p_v),
-  i.e. optax.smooth_labels(one_hot, eps) without materializing [B, T, V]
-  targets. eps = 0 is token_nll."""
-  if not label_smoothing:
-    return token_nll(logits, targets, mask)
+                        label_smoothing: float) -> tuple[jax.Array, jax.Array]:
+  """(smoothed, nll), both masked, [B, T]: the cross-entropy against the
+  target smoothed towards the uniform distribution, (1 - eps) * NLL + eps *
+  mean_v(-log p_v) -- optax.smooth_labels(one_hot, eps) without
+  materializing [B, T, V] targets -- and the plain NLL, from one
+  log-softmax."""
   log_probs = jax.nn.log_softmax(logits.astype(jnp.float32))
   nll = -jnp.take_along_axis(log_probs, targets[..., None], axis=-1)[..., 0]
   uniform = -log_probs.mean(axis=-1)
-  return ((1.0 - label_smoothing) * nll + label_smoothing * uniform) * mask
+  smoothed = (1.0 - label_smoothing) * nll + label_smoothing * uniform
+  return smoothed * mask, nll * mask
 
 
 def activation_penalties(intermediates, mask: jax.Array, ar_alpha: float,
@@ -163,12 +163,12 @@ def train_step(state: TrainState, batch: Batch, carry: Carry,
   def loss_fn(params):
     logits, new_carry, penalties = _apply_train(
         state, params, batch, carry, dropout_key, ar_alpha, tar_beta)
-    total_nll = token_nll(logits, batch.targets, batch.mask).sum()
     if label_smoothing:
-      total = smoothed_token_loss(logits, batch.targets, batch.mask,
-                                  label_smoothing).sum()
+      smoothed, nll = smoothed_token_loss(logits, batch.targets, batch.mask,
+                                          label_smoothing)
+      total, total_nll = smoothed.sum(), nll.sum()
     else:
-      total = total_nll
+      total = total_nll = token_nll(logits, batch.targets, batch.mask).sum()
     loss = total / denominator
     for term in penalties.values():
       loss = loss + term

@@ -146,12 +146,6 @@ def open_stage(config: ml_collections.ConfigDict, workdir: str,
   if not finetuning:  # the stage starts from the main run's params
     init_from.adopt_vocabulary(config, workdir)
   task = tasks.get(config)
-  metric = config.train.best_metric
-  if metric != 'loss' and metric not in task.higher_better:
-    others = (f'one of {task.higher_better}' if task.higher_better
-              else 'nothing else')
-    raise ValueError(f'train.best_metric={metric!r} is invalid: must be '
-                     f"'loss' or, for task={config.task!r}, {others}")
   corpus = task.load_data(config, workdir)
   plan = task.plan(config, corpus)
   plan.check_split_sizes()

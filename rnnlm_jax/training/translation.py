@@ -28,7 +28,7 @@ import numpy as np
 from absl import logging
 from etils import epath
 
-from rnnlm_jax import bleu, data, decoding, models
+from rnnlm_jax import bleu, configs, data, decoding, models
 from rnnlm_jax.data import paired, paired_batching
 from rnnlm_jax.training import instruct_eval, parallel, run_files, scoring, tasks
 
@@ -226,22 +226,22 @@ def _attention_pngs(params, model, corpus, config, workdir: str, count: int = 3)
         source_words, output_words, title=f'test pair {i}')
 
 
-VALIDATION_METRICS = ('bleu', 'bleu_lowercase', 'chrf')
-
-
 def validation_bleu(params, model, corpus, config) -> dict[str, float]:
   """Greedy BLEU / chrF on valid at each evaluation, when
   eval.translate.valid_bleu is on or train.best_metric names one of them."""
   if not (config.eval.translate.valid_bleu
-          or config.train.best_metric in VALIDATION_METRICS):
+          or config.train.best_metric in configs.SEQ2SEQ_VALID_METRICS):
     return {}
   t = config.eval.translate
+  # Code targets: the pairs the final results score (bleu_results).
+  limit = ((config.eval.respond.max_pairs or None)
+           if config.data.paired.spm_model_type == 'code_bpe' else None)
   source, _ = corpus.split('valid')
-  ids = translate_ids(params, model, source, batch_size=t.batch_size,
+  ids = translate_ids(params, model, source[:limit], batch_size=t.batch_size,
                       beam_size=1, max_len=t.max_len, length_penalty=0.0)
   scores = bleu.corpus_bleu([corpus.decode_target(x) for x in ids],
-                            corpus.references['valid'])
-  return {k: getattr(scores, k) for k in VALIDATION_METRICS}
+                            corpus.references['valid'][:limit])
+  return {k: getattr(scores, k) for k in configs.SEQ2SEQ_VALID_METRICS}
 
 
 def show(model, params, corpus, config) -> str:
@@ -257,4 +257,4 @@ def show(model, params, corpus, config) -> str:
 tasks.TASKS.register('seq2seq', tasks.Task(
     load_data=load_data, plan=data.PairPlan, make_model=make_model,
     score=score, show=show, final_results=bleu_results,
-    validation_metrics=validation_bleu, higher_better=VALIDATION_METRICS))
+    validation_metrics=validation_bleu, higher_better=configs.SEQ2SEQ_VALID_METRICS))
