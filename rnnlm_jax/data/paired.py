@@ -288,15 +288,20 @@ def _tokenizers(s: dict, raw) -> list:
 
 def _encode(s: dict, raw, vocabs) -> dict:
   """Tokenizes, builds the vocabularies (unless given) and encodes every
-  split: paired_cache.build's `encoded` dict."""
+  split: paired_cache.build's `encoded` dict.
+
+  No sentence's tokens outlive its encoding (the vocabularies count a first
+  pass over train): memory holds the raw text and the int32 ids, not
+  millions of token strings."""
   toks = _tokenizers(s, raw)
-  tokens = [{split: [t.tokenize(x) for x in side[split]] for split in SPLITS}
-            for t, side in zip(toks, (raw.source, raw.target))]
+  sides = (raw.source, raw.target)
   if vocabs is None:
-    vocabs = [_build_vocab(s, t, tk['train']) for t, tk in zip(toks, tokens)]
+    vocabs = [_build_vocab(s, t, (t.tokenize(x) for x in side['train']))
+              for t, side in zip(toks, sides)]
   rows, truncated, dropped = {}, {}, {}
   for split in SPLITS:
-    ids = [[v.encode(x) for x in tk[split]] for v, tk in zip(vocabs, tokens)]
+    ids = [[v.encode(t.tokenize(x)) for x in side[split]]
+           for t, v, side in zip(toks, vocabs, sides)]
     limits = ((s['max_source_len'], s['max_target_len'])
               if split in s['length_splits'] else (0, 0))
     src, tgt, kept, truncated[split], dropped[split] = apply_length_limits(
