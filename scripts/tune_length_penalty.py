@@ -33,8 +33,7 @@ def main() -> None:
     raise SystemExit(f'{args.workdir} is not a seq2seq run')
   t = run.config.eval.translate
   corpus = run.dataset
-  source, _ = corpus.split(args.split)
-  references = corpus.references[args.split]
+  source, references = translation.scored_pairs(corpus, run.config, args.split)
   beam = args.beam or t.beam_size
   print(f'| alpha | beam | {args.split} BLEU | lower-cased | chrF |\n|---|---|---|---|---|')
   for alpha in (float(a) for a in args.alphas.split(',')):

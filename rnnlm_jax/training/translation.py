@@ -146,6 +146,16 @@ def translate_texts(params, model, corpus, texts: Sequence[str], *, beam: int,
   return [corpus.decode_target(x) for x in ids]
 
 
+def scored_pairs(corpus, config, split: str) -> tuple[Sequence, Sequence]:
+  """(source ids, references) of `split` that BLEU is computed on: all
+  pairs, or for a code target (data.paired.spm_model_type='code_bpe') the
+  first eval.respond.max_pairs (0: all)."""
+  code = config.data.paired.spm_model_type == 'code_bpe'
+  limit = (config.eval.respond.max_pairs or None) if code else None
+  source, _ = corpus.split(split)
+  return source[:limit], corpus.references[split][:limit]
+
+
 def bleu_results(params, model, corpus, config, workdir: str) -> dict[str, Any]:
   """BLEU / chrF and exact match (%) of greedy and beam decoding on valid
   and test; writes the test translations and an attention heat map into
@@ -154,11 +164,9 @@ def bleu_results(params, model, corpus, config, workdir: str) -> dict[str, Any]:
   eval.respond.max_pairs of each split (0: all), with the parse rate."""
   t = config.eval.translate
   code = config.data.paired.spm_model_type == 'code_bpe'
-  limit = (config.eval.respond.max_pairs or None) if code else None
   results = {}
   for split in ('valid', 'test'):
-    source, _ = corpus.split(split)
-    source, references = source[:limit], corpus.references[split][:limit]
+    source, references = scored_pairs(corpus, config, split)
     for name, beam in (('greedy', 1), ('beam', t.beam_size)):
       ids = translate_ids(params, model, source, batch_size=t.batch_size,
                           beam_size=beam, max_len=t.max_len,
@@ -233,14 +241,10 @@ def validation_bleu(params, model, corpus, config) -> dict[str, float]:
           or config.train.best_metric in configs.SEQ2SEQ_VALID_METRICS):
     return {}
   t = config.eval.translate
-  # Code targets: the pairs the final results score (bleu_results).
-  limit = ((config.eval.respond.max_pairs or None)
-           if config.data.paired.spm_model_type == 'code_bpe' else None)
-  source, _ = corpus.split('valid')
-  ids = translate_ids(params, model, source[:limit], batch_size=t.batch_size,
+  source, references = scored_pairs(corpus, config, 'valid')
+  ids = translate_ids(params, model, source, batch_size=t.batch_size,
                       beam_size=1, max_len=t.max_len, length_penalty=0.0)
-  scores = bleu.corpus_bleu([corpus.decode_target(x) for x in ids],
-                            corpus.references['valid'][:limit])
+  scores = bleu.corpus_bleu([corpus.decode_target(x) for x in ids], references)
   return {k: getattr(scores, k) for k in configs.SEQ2SEQ_VALID_METRICS}
 
 
