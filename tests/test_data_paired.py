@@ -11,10 +11,12 @@ import sys
 import numpy as np
 import pytest
 
+from rnnlm_jax.data import line_files
 from rnnlm_jax.data import paired_batching as pb
 from rnnlm_jax.data.errors import DataError
 from rnnlm_jax.data.paired import (BOS_ID, EOS_ID, PAD_ID, SPECIALS, UNK_ID,
-                                   defaults, load_paired, load_vocabs)
+                                   defaults, load_paired, load_vocabs,
+                                   read_pairs)
 from rnnlm_jax.data.tokenizers import PunctTokenizer
 from rnnlm_jax.data.vocab import Vocabulary
 
@@ -486,6 +488,14 @@ def test_tfds_translation_dataset(tfds_dir):
   pairs = set(zip((corpus.decode_source(s) for s in corpus.source['test']),
                   corpus.references['test']))
   assert pairs == {(d.lower(), e) for d, e in zip(DE, EN)}
+  # The train split is streamed from the prepared files, in the same order
+  # on every pass.
+  raw = read_pairs('tfds', tfds_name='rnnlm_jax_tiny_translate',
+                   tfds_data_dir=str(tfds_dir))
+  assert isinstance(raw.target['train'], line_files.Streamed)
+  assert list(raw.target['train']) == list(raw.target['train'])
+  assert sorted(raw.target['train']) == sorted(EN)
+  assert corpus.references['train'] == list(raw.target['train'])
   with pytest.raises(DataError) as e:
     load_paired('tfds', tfds_name='rnnlm_jax_tiny_translate',
                 tfds_data_dir=str(tfds_dir), source_lang='fr')

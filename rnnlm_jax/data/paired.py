@@ -2,7 +2,7 @@
 
   corpus = load_paired('files', path='../shared/data/multi30k',
                        source_lang='de', target_lang='en', vocab_min_count=2)
-  src, tgt = corpus.split('train')       # lists of int32 [n_i] id arrays
+  src, tgt = corpus.split('train')       # RaggedIds: int32 [n_i] id arrays
   for batch in pair_batches(src, tgt, 128, seed=0, epoch=0): ...
   corpus.decode_target(ids)              # -> detokenized str, for BLEU
   corpus.references['test']              # the raw target sentences
@@ -16,6 +16,7 @@ the sentence tokens only; batching appends '<eos>' (source and target) and
 prepends '<bos>' (decoder inputs).
 """
 
+import array
 import dataclasses
 import itertools
 import os
@@ -27,11 +28,13 @@ import numpy as np
 from rnnlm_jax.data import cache_build
 from rnnlm_jax.data import code_instructions  # registers its format
 from rnnlm_jax.data import instruction_files  # registers its format
+from rnnlm_jax.data import line_files
 from rnnlm_jax.data import paired_cache
 from rnnlm_jax.data import paired_sources
 from rnnlm_jax.data import tokenizers as tok_lib
 from rnnlm_jax.data.corpus import md5_of, SPLITS
 from rnnlm_jax.data.errors import DataError
+from rnnlm_jax.data.ragged import RaggedWriter
 from rnnlm_jax.data.text import EOS, UNK
 from rnnlm_jax.data.vocab import Vocabulary
 
@@ -68,10 +71,13 @@ class PairedCorpus:
     source_lang, target_lang: language codes, e.g. 'de', 'en'.
     source_vocab, target_vocab: Vocabulary each (SPECIALS first).
     source_tokenizer, target_tokenizer: PunctTokenizer | SentencePieceTokenizer.
-    source, target: {split: tuple of int32 [n_i] read-only id arrays}, no
-      specials; pair i is (source[split][i], target[split][i]).
-    references: {split: tuple of str}: the target sentences as read (cased,
-      untokenized, not truncated), aligned with target[split], for BLEU.
+    source, target: {split: RaggedIds}: a sequence of int32 [n_i] read-only
+      id arrays (in memory or memory-mapped from the cache), no specials;
+      pair i is (source[split][i], target[split][i]).
+    references: {split: sequence of str}: the target sentences as read
+      (cased, untokenized, not truncated, stripped), aligned with
+      target[split], for BLEU. A split the reader streams from disk (the
+      train split of parallel or JSONL files) is read again when iterated.
     fingerprint: md5 of the raw pairs and every setting that changes ids.
     truncated, dropped: {split: number of pairs} cut or removed by the
       max_source_len / max_target_len policy.
@@ -84,9 +90,9 @@ class PairedCorpus:
   target_vocab: Vocabulary
   source_tokenizer: object
   target_tokenizer: object
-  source: Mapping[str, tuple]
-  target: Mapping[str, tuple]
-  references: Mapping[str, tuple]
+  source: Mapping[str, Sequence]
+  target: Mapping[str, Sequence]
+  references: Mapping[str, Sequence]
   fingerprint: str
   truncated: Mapping[str, int]
   dropped: Mapping[str, int]
@@ -248,37 +254,13 @@ def _build_vocab(s: dict, tokenizer, train_tokens) -> Vocabulary:
                           min_count=s['vocab_min_count'], specials=SPECIALS)
 
 
-def _readonly(ids: np.ndarray) -> np.ndarray:
-  ids.setflags(write=False)
-  return ids
-
-
-def apply_length_limits(source: list, target: list, max_source: int,
-                        max_target: int, policy: str):
-  """(source, target, kept, truncated, dropped) after the limits; kept: the
-  index of each remaining pair in the input.
+def length_caps(max_source: int, max_target: int) -> tuple:
+  """The most tokens a pair's source / target ids may hold (None: any).
 
   max_source / max_target count tokens plus the '<eos>' batching appends, so
-  an id sequence may hold max - 1 tokens; 0 means no limit. A pair is counted
-  once even if both sides are too long. Truncation keeps the reference whole
-  (BLEU is scored against what the sentence really says).
-  """
-  cap_s = max_source - 1 if max_source else None
-  cap_t = max_target - 1 if max_target else None
-  out_s, out_t, kept, truncated, dropped = [], [], [], 0, 0
-  for i, (src, tgt) in enumerate(zip(source, target)):
-    too_long = ((cap_s is not None and len(src) > cap_s)
-                or (cap_t is not None and len(tgt) > cap_t))
-    if too_long and policy == 'drop':
-      dropped += 1
-      continue
-    if too_long:
-      truncated += 1
-      src, tgt = src[:cap_s], tgt[:cap_t]
-    out_s.append(src)
-    out_t.append(tgt)
-    kept.append(i)
-  return out_s, out_t, kept, truncated, dropped
+  an id sequence may hold max - 1 tokens; 0 means no limit."""
+  return (max_source - 1 if max_source else None,
+          max_target - 1 if max_target else None)
 
 
 def _tokenizers(s: dict, raw) -> list:
@@ -286,13 +268,21 @@ def _tokenizers(s: dict, raw) -> list:
           zip((s['source_lang'], s['target_lang']), (raw.source, raw.target))]
 
 
-def _encode(s: dict, raw, vocabs) -> dict:
-  """Tokenizes, builds the vocabularies (unless given) and encodes every
-  split: paired_cache.build's `encoded` dict.
+def _in_memory(split: str, side: str, vocab: Vocabulary) -> RaggedWriter:
+  return RaggedWriter(cache_build.ids_dtype(len(vocab)))
 
-  No sentence's tokens outlive its encoding (the vocabularies count a first
-  pass over train): memory holds the raw text and the int32 ids, not
-  millions of token strings."""
+
+def _encode(s: dict, raw, vocabs, writer=_in_memory) -> dict:
+  """Tokenizes, builds the vocabularies (unless given) and encodes every
+  split: paired_cache.build's `encoded` dict, the ids written by
+  `writer(split, side, vocab)` (a RaggedWriter; in memory by default).
+
+  The pairs stream through one at a time (the vocabularies count a first
+  pass over train): no sentence's tokens or ids outlive their encoding.
+  Over-long pairs (data.max_*_len, in data.length_splits) are truncated or
+  dropped; truncation keeps the reference whole (BLEU is scored against
+  what the sentence really says). A pair over both limits counts once.
+  """
   toks = _tokenizers(s, raw)
   sides = (raw.source, raw.target)
   if vocabs is None:
@@ -300,13 +290,25 @@ def _encode(s: dict, raw, vocabs) -> dict:
               for t, side in zip(toks, sides)]
   rows, truncated, dropped = {}, {}, {}
   for split in SPLITS:
-    ids = [[v.encode(t.tokenize(x)) for x in side[split]]
-           for t, v, side in zip(toks, vocabs, sides)]
-    limits = ((s['max_source_len'], s['max_target_len'])
-              if split in s['length_splits'] else (0, 0))
-    src, tgt, kept, truncated[split], dropped[split] = apply_length_limits(
-        ids[0], ids[1], *limits, s['length_policy'])
-    rows[split] = {'source': src, 'target': tgt, 'kept': kept}
+    out = [writer(split, side, v) for side, v in zip(paired_cache.SIDES, vocabs)]
+    cap_s, cap_t = (length_caps(s['max_source_len'], s['max_target_len'])
+                    if split in s['length_splits'] else (None, None))
+    kept, truncated[split], dropped[split] = array.array('q'), 0, 0
+    for i, (x, y) in enumerate(zip(sides[0][split], sides[1][split])):
+      src = vocabs[0].encode(toks[0].tokenize(x))
+      tgt = vocabs[1].encode(toks[1].tokenize(y))
+      if ((cap_s is not None and len(src) > cap_s)
+          or (cap_t is not None and len(tgt) > cap_t)):
+        if s['length_policy'] == 'drop':
+          dropped[split] += 1
+          continue
+        truncated[split] += 1
+        src, tgt = src[:cap_s], tgt[:cap_t]
+      out[0].append(src)
+      out[1].append(tgt)
+      kept.append(i)
+    rows[split] = {'source': out[0].finish(), 'target': out[1].finish(),
+                   'kept': np.frombuffer(kept, np.int64)}
   return {'name': raw.name, 'raw_fingerprint': raw.fingerprint, 'settings': s,
           'vocabs': tuple(vocabs), 'rows': rows, 'truncated': truncated,
           'dropped': dropped, 'tokenizers': toks}
@@ -368,7 +370,8 @@ def load_paired(data_source: str = 'files', *, vocabs=None,
   if s['cache_dir']:
     encoded = paired_cache.load(
         s['cache_dir'], raw.name, raw.fingerprint, s, vocabs,
-        _spm_models(s), lambda: _encode(s, raw, vocabs), s['spm_dir'])
+        _spm_models(s), lambda writer: _encode(s, raw, vocabs, writer),
+        s['spm_dir'])
     toks = _tokenizers(s, raw)  # SentencePiece: the cached models
   else:
     encoded = _encode(s, raw, vocabs)
@@ -378,9 +381,10 @@ def load_paired(data_source: str = 'files', *, vocabs=None,
     raise DataError(f"data.length_policy='drop' dropped all "
                     f"{encoded['dropped']['train']:,} training pairs; raise "
                     'data.max_source_len / data.max_target_len')
-  side = lambda name: {split: _as_ids(rows[split][name]) for split in SPLITS}
-  references = {split: tuple(raw.target[split][i].strip()
-                             for i in rows[split]['kept']) for split in SPLITS}
+  side = lambda name: {split: rows[split][name] for split in SPLITS}
+  references = {split: line_files.selected_lines(raw.target[split],
+                                                 rows[split]['kept'])
+                for split in SPLITS}
   fingerprint = md5_of(
       [raw.fingerprint, toks[0].settings(), toks[1].settings(),
        vocabs[0].fingerprint, vocabs[1].fingerprint, s['length_policy'],
@@ -393,10 +397,3 @@ def load_paired(data_source: str = 'files', *, vocabs=None,
       target=side('target'), references=references, fingerprint=fingerprint,
       truncated=dict(encoded['truncated']), dropped=dict(encoded['dropped']),
       info=dict(raw.info))
-
-
-def _as_ids(seqs):
-  """A cache's RaggedIds as they are; lists of arrays as a read-only tuple."""
-  if isinstance(seqs, paired_cache.RaggedIds):
-    return seqs
-  return tuple(_readonly(np.asarray(x, np.int32)) for x in seqs)

@@ -58,7 +58,7 @@ def num_batches(num_pairs: int, batch_size: int,
 
 def row_lengths(seqs: Sequence[np.ndarray]) -> np.ndarray:
   """int64 [N]: row lengths, the '<eos>' included (len + 1)."""
-  if hasattr(seqs, 'lengths'):  # a cache's RaggedIds: from its offsets
+  if hasattr(seqs, 'lengths'):  # RaggedIds: from its offsets
     return seqs.lengths() + 1
   return np.fromiter((len(x) + 1 for x in seqs), dtype=np.int64,
                      count=len(seqs))

@@ -12,9 +12,12 @@ Layout of <data.cache_dir>/pairs-<name>-<key>/:
   <split>.kept                   int64 [n]: the raw pair each row came from
                                  (length_policy 'drop' removes some), which
                                  selects the BLEU references from the raw text
-The raw pairs are still read at every start (their fingerprint is the key,
-and the references are the raw target text); what the cache saves is the
-tokenization, the vocabularies and the encoding, most of a start's time.
+The ids are written straight into these files while encoding (RaggedWriter),
+so a first start holds no corpus-sized list. The raw pairs are still read at
+every start: their fingerprint is the key, and the references are the raw
+target text (a parallel file's train split is streamed for both, in bounded
+memory); what the cache saves is the tokenization, the vocabularies and the
+encoding, most of a start's time.
 The key hashes that fingerprint and every setting that changes the ids. A
 run given vocabularies (a resume) uses the cache built without them when its
 vocabularies are the same ones, else a cache of its own.
@@ -35,6 +38,7 @@ from rnnlm_jax.data import cache as cache_lib
 from rnnlm_jax.data import cache_build
 from rnnlm_jax.data.corpus import md5_of, SPLITS
 from rnnlm_jax.data.errors import DataError
+from rnnlm_jax.data.ragged import RaggedIds, RaggedWriter
 from rnnlm_jax.data.vocab import Vocabulary
 
 FORMAT = 'rnnlm_jax.paired_cache'
@@ -45,35 +49,6 @@ ID_SETTINGS = ('tokenizer', 'lowercase', 'spm_vocab_size', 'spm_model_type',
                'vocab_min_count', 'vocab_max_size', 'max_source_len',
                'max_target_len', 'length_policy', 'length_splits',
                'source_lang', 'target_lang')
-
-
-class RaggedIds(Sequence):
-  """A read-only sequence of int32 id arrays over flat ids and offsets (a
-  memory map), usable wherever a tuple of id arrays is."""
-
-  def __init__(self, flat: np.ndarray, offsets: np.ndarray):
-    self._flat, self._offsets = flat, offsets
-
-  def __len__(self) -> int:
-    return len(self._offsets) - 1
-
-  def __getitem__(self, i):
-    if isinstance(i, slice):
-      start, stop, step = i.indices(len(self))
-      if step != 1:
-        raise ValueError('RaggedIds slices take step 1 only')
-      return RaggedIds(self._flat, self._offsets[start:max(stop, start) + 1])
-    if i < 0:
-      i += len(self)
-    if not 0 <= i < len(self):
-      raise IndexError(i)
-    ids = np.asarray(self._flat[self._offsets[i]:self._offsets[i + 1]], np.int32)
-    ids.setflags(write=False)
-    return ids
-
-  def lengths(self) -> np.ndarray:
-    """int64 [n]: the length of every sequence, without reading the ids."""
-    return np.diff(self._offsets)
 
 
 def cache_key(raw_fingerprint: str, settings: dict, vocabs,
@@ -87,15 +62,21 @@ def cache_key(raw_fingerprint: str, settings: dict, vocabs,
                  json.dumps(given), json.dumps(models, sort_keys=True)])[:16]
 
 
+def _entry(path: pathlib.Path, dtype: np.dtype) -> dict:
+  """The manifest entry of an array file already written."""
+  size = path.stat().st_size
+  return {'file': path.name, 'tokens': size // dtype.itemsize, 'bytes': size,
+          'dtype': dtype.name, 'md5': cache_build.file_md5(path),
+          'blocks': cache_build.sampled_blocks(path, size)}
+
+
 def _write_array(directory: pathlib.Path, name: str, array: np.ndarray) -> dict:
   path = directory / name
   with open(path, 'wb') as f:
     f.write(array.tobytes())
     f.flush()
     os.fsync(f.fileno())
-  return {'file': name, 'tokens': int(array.size), 'bytes': int(array.nbytes),
-          'dtype': array.dtype.name, 'md5': cache_build.file_md5(path),
-          'blocks': cache_build.sampled_blocks(path, array.nbytes)}
+  return _entry(path, array.dtype)
 
 
 def _save_vocab(directory: pathlib.Path, side: str, vocab: Vocabulary) -> dict:
@@ -105,26 +86,31 @@ def _save_vocab(directory: pathlib.Path, side: str, vocab: Vocabulary) -> dict:
           'md5': cache_build.file_md5(directory / name)}
 
 
+def writers(directory: pathlib.Path) -> Callable[[str, str, Vocabulary],
+                                                  RaggedWriter]:
+  """The `writer(split, side, vocab)` that encodes straight into the
+  cache's `<split>.<side>.ids` / `.offsets` files of `directory`."""
+  return lambda split, side, vocab: RaggedWriter(
+      cache_build.ids_dtype(len(vocab)), directory, f'{split}.{side}')
+
+
 def build(directory: pathlib.Path, key: str, encoded: dict,
           spm_files: Sequence[pathlib.Path]) -> None:
-  """Writes a complete cache into `directory` (the manifest last).
+  """Completes a cache in `directory` (the manifest last).
 
   encoded: {'name', 'raw_fingerprint', 'settings', 'vocabs': (source,
-  target), 'rows': {split: {'source': [ids...], 'target': [ids...],
-  'kept': [raw index...]}}, 'truncated', 'dropped'}.
+  target), 'rows': {split: {'source', 'target': what the writers(directory)
+  writer's finish() returned, 'kept': [raw index...]}}, 'truncated',
+  'dropped'}.
   """
   files, vocabs = {}, {}
   for side, vocab in zip(SIDES, encoded['vocabs']):
     vocabs[side] = _save_vocab(directory, side, vocab)
     dtype = cache_build.ids_dtype(len(vocab))
     for split in SPLITS:
-      seqs = encoded['rows'][split][side]
-      offsets = np.zeros(len(seqs) + 1, np.int64)
-      np.cumsum([len(x) for x in seqs], out=offsets[1:])
-      flat = (np.concatenate(seqs) if seqs else np.zeros(0)).astype(dtype)
-      files[f'{split}.{side}.ids'] = _write_array(directory, f'{split}.{side}.ids', flat)
-      files[f'{split}.{side}.offsets'] = _write_array(
-          directory, f'{split}.{side}.offsets', offsets)
+      ids_path, offsets_path = encoded['rows'][split][side]
+      files[ids_path.name] = _entry(ids_path, dtype)
+      files[offsets_path.name] = _entry(offsets_path, np.dtype(np.int64))
   for split in SPLITS:
     kept = np.asarray(encoded['rows'][split]['kept'], np.int64)
     files[f'{split}.kept'] = _write_array(directory, f'{split}.kept', kept)
@@ -184,10 +170,10 @@ def open_pairs(directory: pathlib.Path, key: str) -> dict:
 
 
 def load(cache_dir: str, name: str, raw_fingerprint: str, settings: dict,
-         vocabs, models: dict | None, encode: Callable[[], dict],
+         vocabs, models: dict | None, encode: Callable[[Callable], dict],
          spm_dir: str) -> dict:
-  """The cached pairs (open_pairs' dict), built by `encode()` (build's
-  `encoded` argument) when missing or damaged.
+  """The cached pairs (open_pairs' dict), built by `encode(writer)` (build's
+  `encoded` argument; `writer`: see writers) when missing or damaged.
 
   vocabs / models: what the run already has (a resume: its vocabularies and
   SentencePiece models {file: md5}), or None. The cache built without them
@@ -213,7 +199,7 @@ def load(cache_dir: str, name: str, raw_fingerprint: str, settings: dict,
   key = cache_key(raw_fingerprint, settings, vocabs, models)
 
   def build_into(tmp: pathlib.Path) -> None:
-    encoded = encode()
+    encoded = encode(writers(tmp))
     spm_files = [pathlib.Path(spm_dir) / f'spm.{settings[lang]}.model'
                  for lang in ('source_lang', 'target_lang')
                  ] if settings['tokenizer'] == 'sentencepiece' else []

@@ -21,12 +21,14 @@ modules register further formats (code_instructions.py, instruction_files.py).
 import dataclasses
 import fnmatch
 import gzip
+import hashlib
 import json
 import pathlib
 import zlib
 from typing import Mapping, Sequence
 
 from rnnlm_jax import registry
+from rnnlm_jax.data import line_files
 from rnnlm_jax.data import text as text_lib
 from rnnlm_jax.data.corpus import md5_of, SPLITS
 from rnnlm_jax.data.errors import DataError
@@ -49,7 +51,8 @@ class RawPairs:
 
   Attributes:
     name: corpus name, e.g. 'multi30k' or 'tfds:wmt14_translate/de-en'.
-    source, target: {split: list of sentences}, equal lengths per split.
+    source, target: {split: sequence of sentences (a list, or TextLines
+      streamed from disk)}, equal lengths per split.
     fingerprint: md5 of the sentences and where they came from.
     info: what the reader wants to report beside the pairs (JSON-able),
       e.g. counts and versions of the code a code corpus was extracted from;
@@ -109,13 +112,6 @@ def read_lines(path: pathlib.Path) -> list[str]:
   return text_lib.split_lines(text.replace('\r\n', '\n').replace('\r', '\n'))
 
 
-def check_no_empty(lines: Sequence[str], where: str) -> None:
-  for i, line in enumerate(lines):
-    if not line.strip():
-      raise DataError(f'{where}:{i + 1} is an empty line; every line must '
-                      'hold a sentence (remove the pair from both files)')
-
-
 def existing_file(directory: pathlib.Path, stem: str, suffix: str):
   """The file {stem}.{suffix} or {stem}.{suffix}.gz, or None; both: error."""
   plain = directory / f'{stem}.{suffix}'
@@ -169,7 +165,10 @@ def data_directory(path: str) -> pathlib.Path:
 
 def load_files(path: str, source_lang: str, target_lang: str,
                stems: Mapping | None = None) -> RawPairs:
-  """Parallel text files `{stem}.{lang}[.gz]` of directory `path`."""
+  """Parallel text files `{stem}.{lang}[.gz]` of directory `path`.
+
+  The train split stays on disk (line_files.TextLines, streamed on every
+  pass); valid and test are read into lists (random access, small)."""
   directory = data_directory(path)
   stems = split_stems(stems)
   source, target, parts = {}, {}, ['files']
@@ -180,16 +179,15 @@ def load_files(path: str, source_lang: str, target_lang: str,
     if tgt_path is None:
       raise DataError(f'{directory / f"{stem}.{target_lang}"}[.gz] does not '
                       f'exist: {src_path.name} has no {target_lang!r} side')
-    src, tgt = read_lines(src_path), read_lines(tgt_path)
-    check_no_empty(src, str(src_path))
-    check_no_empty(tgt, str(tgt_path))
+    src, tgt = line_files.TextLines(src_path), line_files.TextLines(tgt_path)
     if len(src) != len(tgt):
       raise DataError(f'{src_path} has {len(src):,} lines but {tgt_path} has '
                       f'{len(tgt):,}; line i of one must translate line i of '
                       'the other')
-    source[split], target[split] = src, tgt
-    parts += [split, src_path.name, '\n'.join(src), tgt_path.name,
-              '\n'.join(tgt)]
+    streamed = split == 'train'
+    source[split] = src if streamed else list(src)
+    target[split] = tgt if streamed else list(tgt)
+    parts += [split, src_path.name, src.md5, tgt_path.name, tgt.md5]
   return RawPairs(name=directory.name, source=source, target=target,
                   fingerprint=md5_of(parts))
 
@@ -212,7 +210,11 @@ def _lookup(obj, key: str, where: str) -> str:
 
 def load_jsonl(path: str, source_key: str, target_key: str,
                stems: Mapping | None = None) -> RawPairs:
-  """JSONL files `{stem}.jsonl[.gz]`, sentences under source/target_key."""
+  """JSONL files `{stem}.jsonl[.gz]`, sentences under source/target_key.
+
+  Every line is parsed and checked once here; the train split then stays
+  on disk (line_files.MappedLines, parsed again on every pass), valid and
+  test are read into lists."""
   directory = data_directory(path)
   if not source_key or not target_key:
     raise DataError(f'data.source_key={source_key!r} and data.target_key='
@@ -222,27 +224,38 @@ def load_jsonl(path: str, source_key: str, target_key: str,
   for split in SPLITS:
     file = existing_file(directory, resolve_stem(directory, split, stems[split],
                                              'jsonl'), 'jsonl')
-    lines = read_lines(file)
-    check_no_empty(lines, str(file))
-    src, tgt = [], []
+    lines = line_files.TextLines(file)
     for i, line in enumerate(lines):
-      where = f'{file}:{i + 1}'
-      try:
-        obj = json.loads(line)
-      except json.JSONDecodeError as e:
-        raise DataError(f'{where} is not valid JSON ({e.msg} at column '
-                        f'{e.colno})') from None
-      src.append(_lookup(obj, source_key, where))
-      tgt.append(_lookup(obj, target_key, where))
-    source[split], target[split] = src, tgt
-    parts += [split, file.name, '\n'.join(lines)]
+      obj = _json_object(line, f'{file}:{i + 1}')
+      _lookup(obj, source_key, f'{file}:{i + 1}')
+      _lookup(obj, target_key, f'{file}:{i + 1}')
+    field = lambda key, file=file: (
+        lambda line: _lookup(json.loads(line), key, str(file)))
+    src = line_files.MappedLines(lines, field(source_key))
+    tgt = line_files.MappedLines(lines, field(target_key))
+    streamed = split == 'train'
+    source[split] = src if streamed else list(src)
+    target[split] = tgt if streamed else list(tgt)
+    parts += [split, file.name, lines.md5]
   return RawPairs(name=directory.name, source=source, target=target,
                   fingerprint=md5_of(parts))
 
 
+def _json_object(line: str, where: str):
+  try:
+    return json.loads(line)
+  except json.JSONDecodeError as e:
+    raise DataError(f'{where} is not valid JSON ({e.msg} at column '
+                    f'{e.colno})') from None
+
+
 def load_tfds(name: str, data_dir: str, source_lang: str, target_lang: str,
               splits: Sequence[str] = TFDS_SPLITS) -> RawPairs:
-  """A TFDS translation dataset, e.g. 'wmt14_translate/de-en'."""
+  """A TFDS translation dataset, e.g. 'wmt14_translate/de-en'.
+
+  Every example is checked once here; the train split is then read again
+  from the prepared files on every pass (line_files.Streamed), valid and
+  test are read into lists."""
   if not name:
     raise DataError("data.tfds.name is empty; set it, e.g. "
                     "'wmt14_translate/de-en'")
@@ -253,22 +266,33 @@ def load_tfds(name: str, data_dir: str, source_lang: str, target_lang: str,
   examples = tfds_source.read_splits(name, data_dir or None, splits)
   source, target, parts = {}, {}, ['tfds', name, source_lang, target_lang]
   for ours, theirs in zip(SPLITS, splits):
-    src, tgt = [], []
-    for i, example in enumerate(examples[theirs]):
-      where = f'tfds {name}[{theirs}] example {i}'
-      for lang, out in ((source_lang, src), (target_lang, tgt)):
-        if lang not in example:
-          raise DataError(f'{where}: language {lang!r} is not a feature; '
-                          f'features are {sorted(example)}; set '
-                          'data.source_lang / data.target_lang')
-        sentence = tfds_source.as_text(example[lang], f'{where} [{lang!r}]')
-        if not sentence.strip():
-          raise DataError(f'{where}: the {lang!r} sentence is empty')
-        out.append(sentence.strip())
-    source[ours], target[ours] = src, tgt
-    parts += [ours, '\n'.join(src), '\n'.join(tgt)]
+    where = f'tfds {name}[{theirs}] example'
+    hashes, count = [hashlib.md5(), hashlib.md5()], 0
+    for count, example in enumerate(examples[theirs], 1):  # checked once
+      for h, lang in zip(hashes, (source_lang, target_lang)):
+        sentence = _tfds_sentence(example, lang, f'{where} {count - 1}')
+        h.update(('\n' + sentence if count > 1 else sentence).encode('utf-8'))
+    src, tgt = (line_files.Streamed(
+        lambda lang=lang, split=theirs: (_tfds_sentence(x, lang, where)
+                                         for x in examples[split]), count)
+                for lang in (source_lang, target_lang))
+    streamed = ours == 'train'
+    source[ours] = src if streamed else list(src)
+    target[ours] = tgt if streamed else list(tgt)
+    parts += [ours] + [h.hexdigest() for h in hashes]
   return RawPairs(name=f'tfds:{name}', source=source, target=target,
                   fingerprint=md5_of(parts))
+
+
+def _tfds_sentence(example, lang: str, where: str) -> str:
+  if lang not in example:
+    raise DataError(f'{where}: language {lang!r} is not a feature; '
+                    f'features are {sorted(example)}; set '
+                    'data.source_lang / data.target_lang')
+  sentence = tfds_source.as_text(example[lang], f'{where} [{lang!r}]')
+  if not sentence.strip():
+    raise DataError(f'{where}: the {lang!r} sentence is empty')
+  return sentence.strip()
 
 
 # data.paired.format -> (settings dict, the keys of paired.defaults()) ->

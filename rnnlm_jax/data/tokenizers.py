@@ -167,11 +167,18 @@ def _file_md5(path: pathlib.Path) -> str:
   return hashlib.md5(path.read_bytes()).hexdigest()
 
 
-def _training_record(sentences: Sequence[str], vocab_size: int,
-                     lowercase: bool, model_type: str) -> dict:
-  data = hashlib.md5('\n'.join(sentences).encode('utf-8')).hexdigest()
+def _lines_md5(sentences: Iterable[str]) -> str:
+  """md5 hex of '\n'.join(sentences), without joining them."""
+  h = hashlib.md5()
+  for i, s in enumerate(sentences):
+    h.update(('\n' + s if i else s).encode('utf-8'))
+  return h.hexdigest()
+
+
+def _training_record(train_md5: str, vocab_size: int, lowercase: bool,
+                     model_type: str) -> dict:
   return {'vocab_size': int(vocab_size), 'lowercase': bool(lowercase),
-          'model_type': model_type, 'train_md5': data}
+          'model_type': model_type, 'train_md5': train_md5}
 
 
 def train_sentencepiece(sentences: Iterable[str], model_dir: str | os.PathLike,
@@ -203,13 +210,19 @@ def train_sentencepiece(sentences: Iterable[str], model_dir: str | os.PathLike,
     raise DataError(f'data.spm_vocab_size={vocab_size} must be >= 8')
   model_dir = pathlib.Path(model_dir)
   model_dir.mkdir(parents=True, exist_ok=True)
-  sentences = list(sentences)
-  lines = [s.lower() if lowercase else s for s in sentences]
+  h = hashlib.md5()
+
+  def lines():  # streamed into the trainer, hashed on the way
+    for i, s in enumerate(sentences):
+      h.update(('\n' + s if i else s).encode('utf-8'))
+      yield s.lower() if lowercase else s
+
+  feed = lines()
   prefix, tmp = model_dir / name, model_dir / f'.{name}.tmp'
   options = {'character_coverage': 1.0, **_TRAINER_OPTIONS[model_type]}
   try:
     spm.SentencePieceTrainer.Train(
-        sentence_iterator=iter(lines), model_prefix=str(tmp),
+        sentence_iterator=feed, model_prefix=str(tmp),
         vocab_size=int(vocab_size), hard_vocab_limit=False,
         unk_id=0, bos_id=-1, eos_id=-1, pad_id=-1, unk_piece='<unk>',
         num_threads=1, minloglevel=2, **options)
@@ -219,7 +232,9 @@ def train_sentencepiece(sentences: Iterable[str], model_dir: str | os.PathLike,
                     f'{first}') from None
   for ext in ('vocab', 'model'):
     os.replace(f'{tmp}.{ext}', f'{prefix}.{ext}')
-  record = _training_record(sentences, vocab_size, lowercase, model_type)
+  for _ in feed:  # the md5 covers every sentence, read or not
+    pass
+  record = _training_record(h.hexdigest(), vocab_size, lowercase, model_type)
   with open(f'{prefix}.json', 'w', encoding='utf-8') as f:
     json.dump(record, f)
   return SentencePieceTokenizer(f'{prefix}.model', lowercase=lowercase)
@@ -247,7 +262,8 @@ def load_or_train_sentencepiece(sentences: Sequence[str],
       saved = json.loads(record_path.read_text(encoding='utf-8'))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
       saved = {}
-    wanted = _training_record(sentences, vocab_size, lowercase, model_type)
+    wanted = _training_record(_lines_md5(sentences), vocab_size, lowercase,
+                              model_type)
     diff = [f'{k} {saved.get(k)!r} (now {v!r})' for k, v in wanted.items()
             if saved.get(k) != v]
     if diff:

@@ -3,7 +3,6 @@
 import collections
 import hashlib
 import json
-import os
 import pathlib
 from typing import Iterable, Mapping, Sequence
 
