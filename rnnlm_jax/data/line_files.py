@@ -43,22 +43,23 @@ def _binary_blocks(path: pathlib.Path) -> Iterator[bytes]:
   except OSError as e:
     raise DataError(f'cannot read {path}: {e.strerror or e}') from None
   with f:
-    rest = b''
+    rest = []  # the bytes after the last '\n' so far (a long line: parts)
     try:
       while block := f.read(BLOCK_BYTES):
         cut = block.rfind(b'\n') + 1
         if not cut:
-          rest += block
+          rest.append(block)
           continue
-        yield rest + block[:cut]
-        rest = block[cut:]
+        yield b''.join(rest) + block[:cut]
+        rest = [block[cut:]]
     except (OSError, EOFError, zlib.error) as e:
       if packed:
         raise DataError(f'{path} is not a valid gzip file ({e}); re-compress '
                         'it or store it uncompressed') from None
       raise DataError(f'cannot read {path}: {e.strerror or e}') from None
-    if rest:
-      yield rest
+    tail = b''.join(rest)
+    if tail:
+      yield tail
 
 
 def _line_blocks(path: pathlib.Path) -> Iterator[list[str]]:
