@@ -51,8 +51,8 @@ class RawPairs:
 
   Attributes:
     name: corpus name, e.g. 'multi30k' or 'tfds:wmt14_translate/de-en'.
-    source, target: {split: sequence of sentences (a list, or TextLines
-      streamed from disk)}, equal lengths per split.
+    source, target: {split: sequence of sentences (a list, or one of
+      line_files' sequences streamed from disk)}, equal lengths per split.
     fingerprint: md5 of the sentences and where they came from.
     info: what the reader wants to report beside the pairs (JSON-able),
       e.g. counts and versions of the code a code corpus was extracted from;
