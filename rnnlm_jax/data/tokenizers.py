@@ -24,7 +24,7 @@ import json
 import os
 import pathlib
 import re
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 from rnnlm_jax.data.errors import DataError
 
@@ -167,11 +167,18 @@ def _file_md5(path: pathlib.Path) -> str:
   return hashlib.md5(path.read_bytes()).hexdigest()
 
 
+def _hashed(sentences: Iterable[str], h) -> Iterator[str]:
+  """The sentences, fed into md5 `h` as '\n'.join(sentences) on the way."""
+  for i, s in enumerate(sentences):
+    h.update(('\n' + s if i else s).encode('utf-8'))
+    yield s
+
+
 def _lines_md5(sentences: Iterable[str]) -> str:
   """md5 hex of '\n'.join(sentences), without joining them."""
   h = hashlib.md5()
-  for i, s in enumerate(sentences):
-    h.update(('\n' + s if i else s).encode('utf-8'))
+  for _ in _hashed(sentences, h):
+    pass
   return h.hexdigest()
 
 
@@ -210,14 +217,8 @@ def train_sentencepiece(sentences: Iterable[str], model_dir: str | os.PathLike,
     raise DataError(f'data.spm_vocab_size={vocab_size} must be >= 8')
   model_dir = pathlib.Path(model_dir)
   model_dir.mkdir(parents=True, exist_ok=True)
-  h = hashlib.md5()
-
-  def lines():  # streamed into the trainer, hashed on the way
-    for i, s in enumerate(sentences):
-      h.update(('\n' + s if i else s).encode('utf-8'))
-      yield s.lower() if lowercase else s
-
-  feed = lines()
+  h = hashlib.md5()  # of the sentences streamed into the trainer
+  feed = (s.lower() if lowercase else s for s in _hashed(sentences, h))
   prefix, tmp = model_dir / name, model_dir / f'.{name}.tmp'
   options = {'character_coverage': 1.0, **_TRAINER_OPTIONS[model_type]}
   try:
