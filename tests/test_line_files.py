@@ -8,7 +8,7 @@ import hashlib
 import numpy as np
 import pytest
 
-from rnnlm_jax.data import line_files, paired, paired_sources, ragged
+from rnnlm_jax.data import line_files, paired, paired_sources, ragged, streaming
 from rnnlm_jax.data import tokenizers as tok_lib
 from rnnlm_jax.data.errors import DataError
 
@@ -32,6 +32,17 @@ def test_text_lines_are_read_lines_streamed(tmp_path, monkeypatch, packed,
   assert lines[1:3] == expected[1:3] and lines == expected
   with pytest.raises(IndexError):
     lines[6]  # pylint: disable=pointless-statement
+
+
+@pytest.mark.parametrize('lines', [[], [''], ['', 'b', ''], ['a', 'bc', 'ü']])
+def test_joined_lines_md5_is_the_md5_of_the_joined_lines(lines):
+  want = hashlib.md5('\n'.join(lines).encode()).hexdigest()
+  one_by_one, in_blocks = streaming.JoinedLinesMd5(), streaming.JoinedLinesMd5()
+  for line in lines:
+    one_by_one.add(line)
+  for block in (lines[:1], [], lines[1:2], lines[2:]):
+    in_blocks.extend(block)
+  assert one_by_one.hexdigest() == in_blocks.hexdigest() == want
 
 
 @pytest.mark.parametrize('block_bytes', [4, 1 << 20])

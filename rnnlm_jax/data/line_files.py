@@ -15,7 +15,6 @@ not for loops.
 """
 
 import gzip
-import hashlib
 import itertools
 import os
 import pathlib
@@ -24,6 +23,7 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
+from rnnlm_jax.data import streaming
 from rnnlm_jax.data import text as text_lib
 from rnnlm_jax.data.errors import DataError
 
@@ -128,9 +128,9 @@ class TextLines(Streamed):
 
   def __init__(self, path: str | os.PathLike):
     self.path = pathlib.Path(path)
-    h, count, content, blank = hashlib.md5(), 0, False, 0
+    md5, count, content, blank = streaming.JoinedLinesMd5(), 0, False, 0
     for lines in _line_blocks(self.path):
-      h.update(('\n' if count else '').encode() + '\n'.join(lines).encode('utf-8'))
+      md5.extend(lines)
       for i, line in enumerate(lines):
         if line.strip():
           content = True
@@ -142,7 +142,7 @@ class TextLines(Streamed):
     if blank:
       raise DataError(f'{self.path}:{blank} is an empty line; every line must '
                       'hold a sentence (remove the pair from both files)')
-    self.md5 = h.hexdigest()
+    self.md5 = md5.hexdigest()
     super().__init__(
         lambda: itertools.chain.from_iterable(_line_blocks(self.path)), count)
 

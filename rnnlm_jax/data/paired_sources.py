@@ -21,7 +21,6 @@ modules register further formats (code_instructions.py, instruction_files.py).
 import dataclasses
 import fnmatch
 import gzip
-import hashlib
 import json
 import pathlib
 import zlib
@@ -29,6 +28,7 @@ from typing import Mapping, Sequence
 
 from rnnlm_jax import registry
 from rnnlm_jax.data import line_files
+from rnnlm_jax.data import streaming
 from rnnlm_jax.data import text as text_lib
 from rnnlm_jax.data.corpus import md5_of, SPLITS
 from rnnlm_jax.data.errors import DataError
@@ -267,11 +267,10 @@ def load_tfds(name: str, data_dir: str, source_lang: str, target_lang: str,
   source, target, parts = {}, {}, ['tfds', name, source_lang, target_lang]
   for ours, theirs in zip(SPLITS, splits):
     where = f'tfds {name}[{theirs}] example'
-    hashes, count = [hashlib.md5(), hashlib.md5()], 0
+    hashes, count = [streaming.JoinedLinesMd5(), streaming.JoinedLinesMd5()], 0
     for count, example in enumerate(examples[theirs], 1):  # checked once
-      for h, lang in zip(hashes, (source_lang, target_lang)):
-        sentence = _tfds_sentence(example, lang, f'{where} {count - 1}')
-        h.update(('\n' + sentence if count > 1 else sentence).encode('utf-8'))
+      for md5, lang in zip(hashes, (source_lang, target_lang)):
+        md5.add(_tfds_sentence(example, lang, f'{where} {count - 1}'))
     src, tgt = (line_files.Streamed(
         lambda lang=lang, split=theirs: (_tfds_sentence(x, lang, where)
                                          for x in examples[split]), count)
@@ -279,7 +278,7 @@ def load_tfds(name: str, data_dir: str, source_lang: str, target_lang: str,
     streamed = ours == 'train'
     source[ours] = src if streamed else list(src)
     target[ours] = tgt if streamed else list(tgt)
-    parts += [ours] + [h.hexdigest() for h in hashes]
+    parts += [ours] + [md5.hexdigest() for md5 in hashes]
   return RawPairs(name=f'tfds:{name}', source=source, target=target,
                   fingerprint=md5_of(parts))
 

@@ -71,6 +71,26 @@ class PartsMd5:
     return self._h.hexdigest()
 
 
+class JoinedLinesMd5:
+  """md5 of '\n'.join(lines), fed a line or a block of lines at a time
+  (nothing is joined beyond one block)."""
+
+  def __init__(self):
+    self._h, self._empty = hashlib.md5(), True
+
+  def add(self, line: str) -> None:
+    self._h.update(line.encode('utf-8') if self._empty
+                   else ('\n' + line).encode('utf-8'))
+    self._empty = False
+
+  def extend(self, lines: Sequence[str]) -> None:
+    if lines:
+      self.add('\n'.join(lines))
+
+  def hexdigest(self) -> str:
+    return self._h.hexdigest()
+
+
 def regroup(pieces: Iterable[str], size: int | None = None) -> Iterator[str]:
   """Joins consecutive line-aligned pieces into chunks of about `size`."""
   size = size or CHUNK_CHARS

@@ -26,6 +26,7 @@ import pathlib
 import re
 from typing import Iterable, Iterator, Sequence
 
+from rnnlm_jax.data import streaming
 from rnnlm_jax.data.errors import DataError
 
 TOKENIZERS = ('punct', 'sentencepiece')
@@ -167,19 +168,20 @@ def _file_md5(path: pathlib.Path) -> str:
   return hashlib.md5(path.read_bytes()).hexdigest()
 
 
-def _hashed(sentences: Iterable[str], h) -> Iterator[str]:
-  """The sentences, fed into md5 `h` as '\n'.join(sentences) on the way."""
-  for i, s in enumerate(sentences):
-    h.update(('\n' + s if i else s).encode('utf-8'))
+def _hashed(sentences: Iterable[str],
+            md5: streaming.JoinedLinesMd5) -> Iterator[str]:
+  """The sentences, fed into `md5` on the way."""
+  for s in sentences:
+    md5.add(s)
     yield s
 
 
 def _lines_md5(sentences: Iterable[str]) -> str:
   """md5 hex of '\n'.join(sentences), without joining them."""
-  h = hashlib.md5()
-  for _ in _hashed(sentences, h):
-    pass
-  return h.hexdigest()
+  md5 = streaming.JoinedLinesMd5()
+  for s in sentences:
+    md5.add(s)
+  return md5.hexdigest()
 
 
 def _training_record(train_md5: str, vocab_size: int, lowercase: bool,
@@ -217,8 +219,8 @@ def train_sentencepiece(sentences: Iterable[str], model_dir: str | os.PathLike,
     raise DataError(f'data.spm_vocab_size={vocab_size} must be >= 8')
   model_dir = pathlib.Path(model_dir)
   model_dir.mkdir(parents=True, exist_ok=True)
-  h = hashlib.md5()  # of the sentences streamed into the trainer
-  feed = (s.lower() if lowercase else s for s in _hashed(sentences, h))
+  md5 = streaming.JoinedLinesMd5()  # of the sentences streamed into the trainer
+  feed = (s.lower() if lowercase else s for s in _hashed(sentences, md5))
   prefix, tmp = model_dir / name, model_dir / f'.{name}.tmp'
   options = {'character_coverage': 1.0, **_TRAINER_OPTIONS[model_type]}
   try:
@@ -235,7 +237,7 @@ def train_sentencepiece(sentences: Iterable[str], model_dir: str | os.PathLike,
     os.replace(f'{tmp}.{ext}', f'{prefix}.{ext}')
   for _ in feed:  # the md5 covers every sentence, read or not
     pass
-  record = _training_record(h.hexdigest(), vocab_size, lowercase, model_type)
+  record = _training_record(md5.hexdigest(), vocab_size, lowercase, model_type)
   with open(f'{prefix}.json', 'w', encoding='utf-8') as f:
     json.dump(record, f)
   return SentencePieceTokenizer(f'{prefix}.model', lowercase=lowercase)
