@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from rnnlm_jax import configs
-from rnnlm_jax.training import inference, steps, trainer
+from rnnlm_jax.training import finetune, inference, steps, trainer
 
 from test_train_loop import tiny_config
 
@@ -79,8 +79,8 @@ def test_stage_starts_from_the_best_average_and_stops_at_the_trigger(
   assert results['steps'] == 12
   assert results['finetune_steps'] == 8 and results['finetune_stopped']
   assert results['finetune_best_step'] == 4
-  stage = trainer.open_stage(trainer.finetune_config(config),
-                             trainer.finetune_workdir(str(tmp_path)), finetuning=True)
+  stage = trainer.open_stage(finetune.stage_config(config),
+                             finetune.workdir_of(str(tmp_path)), finetuning=True)
   assert stage.book.ntasgd_history == STAGE[1:]
   assert int(stage.state.opt_state.count) == 8  # averaged every stage step
   stage.checkpointer.close()
@@ -122,7 +122,7 @@ def test_stage_resumes_after_a_crash_to_the_same_result(tmp_path, monkeypatch):
 
   monkeypatch.setattr(trainer, 'final_results', spy_final_results)
   resumed = trainer.train_and_evaluate(config, crashed)
-  assert scored == [trainer.finetune_workdir(crashed)]
+  assert scored == [finetune.workdir_of(crashed)]
   assert resumed['finetune_steps'] == 8
   for key in ('valid_loss', 'test_loss', 'before_finetune_valid_loss',
               'before_finetune_test_loss', 'finetune_best_step'):

@@ -10,7 +10,7 @@ from absl import logging
 
 from rnnlm_jax import checkpoint, models, sampling
 from rnnlm_jax.training import counting, instruct_eval, optim, parallel, steps
-from rnnlm_jax.training import run_files, tasks, trainer
+from rnnlm_jax.training import finetune, run_files, tasks
 
 
 CHECKPOINTS = ('best', 'latest', 'average')
@@ -27,7 +27,7 @@ def load_trained(config: ml_collections.ConfigDict, workdir: str,
   checkpoints."""
   if which not in CHECKPOINTS:
     raise ValueError(f'checkpoint={which!r}: must be one of {CHECKPOINTS}')
-  workdir = trainer.model_workdir(config, workdir)
+  workdir = finetune.model_workdir(config, workdir)
   task = tasks.get(config)
   dataset = (task.load_vocabs or task.load_data)(config, workdir)
   model = task.make_model(config, dataset)

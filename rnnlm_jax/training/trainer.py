@@ -10,7 +10,8 @@ With AWD-LSTM's fine-tuning stage on (train.finetune_epochs/steps), a second,
 ordinary stage follows in `<workdir>/finetune`: averaged SGD restarted from
 the best (averaged) params, averaging from the first update (AWD: t0 = 0),
 stopped at the first validation check NT-ASGD's rule triggers on; its best
-checkpoint, the starting point included, is the final model.
+checkpoint, the starting point included, is the final model
+(rnnlm_jax/training/finetune.py holds what differs).
 
 With train.init_from=<workdir>, a fresh run starts from that run's params and
 vocabulary (rnnlm_jax/training/init_from.py).
@@ -21,24 +22,16 @@ import time
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from absl import logging
-from etils import epath
 
 from rnnlm_jax import checkpoint, metrics, models
 from rnnlm_jax.training import counting, optim, parallel, progress, scoring, steps
-from rnnlm_jax.training import bookkeeping, init_from, tasks
+from rnnlm_jax.training import bookkeeping, finetune, init_from, tasks
 from rnnlm_jax.training.bookkeeping import Bookkeeping
 from rnnlm_jax.training import run_files
 from rnnlm_jax.training.steps import train_step
-
-FINETUNE_SUBDIR = 'finetune'
-# The main stage's scores, kept so that resuming the fine-tuning stage does
-# not re-score (or re-log) the finished main run.
-MAIN_RESULTS = 'results_before_finetune.json'
-
 
 @dataclasses.dataclass
 class Stage:
@@ -89,7 +82,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   if models.MODEL_TYPES.get(config.model.type).counted:  # no gradients
     return counting.train_and_evaluate(config, workdir, fresh)
   main = open_stage(config, workdir, fresh)
-  finetuning = bool(config.train.finetune_epochs or config.train.finetune_steps)
+  finetuning = finetune.enabled(config)
   done = run_files.read_json(workdir, 'results.json')
   # A finished run is left alone, unless fine-tuning was switched on since.
   if done is not None and main.finished and (
@@ -101,17 +94,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
 
   # --- the main run ----------------------------------------------------------
   main, results, tokens_now = _train_and_score(
-      main, cache=MAIN_RESULTS if finetuning else None)
+      main, cache=finetune.MAIN_RESULTS if finetuning else None)
   final = main
 
   # --- the fine-tuning stage (AWD-LSTM) --------------------------------------
   if finetuning:
-    final = open_stage(finetune_config(config), finetune_workdir(workdir),
-                       finetuning=True)
+    final = open_stage(finetune.stage_config(config),
+                       finetune.workdir_of(workdir), finetuning=True)
     if not final.checkpointer.steps():
       final = _start_finetuning(final, _best_eval_state(main).params)
     final, stage_results, stage_tokens = _train_and_score(final)
-    results = _merge_finetune_results(results, stage_results)
+    results = finetune.merge_results(results, stage_results)
     tokens_now += stage_tokens
 
   # --- results and a sample --------------------------------------------------
@@ -304,18 +297,6 @@ def save(stage: Stage, which: str = 'latest') -> None:
                           stage.carry, meta, which)
 
 
-def finetune_workdir(workdir: str) -> str:
-  return str(epath.Path(workdir) / FINETUNE_SUBDIR)
-
-
-def model_workdir(config: ml_collections.ConfigDict, workdir: str) -> str:
-  """Where the run's final model lives: the fine-tuning stage's workdir once
-  it has started."""
-  stage = finetune_workdir(workdir)
-  enabled = config.train.finetune_epochs or config.train.finetune_steps
-  return stage if enabled and run_files.has_started(stage) else workdir
-
-
 # --- the pieces of the loop --------------------------------------------------
 
 def _zero_carry(model, config, mesh):
@@ -433,27 +414,12 @@ def _best_eval_state(stage: Stage) -> steps.TrainState:
 
 # --- the fine-tuning stage ---------------------------------------------------
 
-def finetune_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-  """The main config with the stage's length (the rest is AWD's: same lr,
-  regularization and batch)."""
-  stage = config.copy_and_resolve_references()
-  stage.train.num_epochs = config.train.finetune_epochs
-  stage.train.num_steps = config.train.finetune_steps
-  return stage
-
-
 def _start_finetuning(stage: Stage, params) -> Stage:
   """Fresh ASGD state on `params`, averaging from the first update; the
   start is checkpointed as latest and best before the first step, so a
   restart never re-derives it."""
-  init = jax.jit(stage.state.tx.init,
-                 out_shardings=parallel.replicated(stage.mesh))
-  opt_state = init(params)
-  # logical_or keeps the flag's dtype and sharding (as NT-ASGD's switch does).
-  opt_state = opt_state._replace(
-      averaging=jnp.logical_or(opt_state.averaging, True))
   stage = dataclasses.replace(
-      stage, state=stage.state.replace(params=params, opt_state=opt_state))
+      stage, state=finetune.averaging_state(stage.state, params, stage.mesh))
   start = score_validation(stage)  # what the stage has to beat (AWD's stored_loss)
   logging.info('fine-tuning from valid loss %.4f (ppl %.2f) in %s',
                start['loss'], start['ppl'], stage.workdir)
@@ -464,18 +430,3 @@ def _start_finetuning(stage: Stage, params) -> Stage:
   save(stage)
   stage.checkpointer.wait()
   return stage
-
-
-def _merge_finetune_results(main: dict, stage: dict) -> dict:
-  """The fine-tuned valid/test scores, the main stage's as before_finetune_*,
-  and the stage's length."""
-  scores = ('valid_', 'test_')
-  merged = {k: v for k, v in main.items() if not k.startswith(scores)}
-  merged.update({f'before_finetune_{k}': v for k, v in main.items()
-                 if k.startswith(scores)})
-  merged.update({k: v for k, v in stage.items() if k.startswith(scores)})
-  merged.update(finetune_workdir=stage['workdir'],
-                finetune_steps=stage['steps'], finetune_epochs=stage['epochs'],
-                finetune_best_step=stage['best_step'],
-                finetune_stopped=stage['stopped_early'])
-  return merged
