@@ -55,6 +55,7 @@ _TOP_P = flags.DEFINE_float('top_p', None, 'generate: nucleus mass (1: all).')
 _SEED = flags.DEFINE_integer('seed', None, 'generate: sampling seed.')
 _SMOKE = flags.DEFINE_bool('smoke', False, 'sweep: tiny overrides, runs in seconds.')
 _ARMS = flags.DEFINE_list('arms', [], 'sweep: run only these arms.')
+_SEEDS = flags.DEFINE_list('seeds', [], 'sweep: run only these seeds.')
 
 
 def default_workdir(config_path: str) -> str:
@@ -88,11 +89,12 @@ def sweep(argv) -> None:
   from rnnlm_jax.training import parallel  # pylint: disable=import-outside-toplevel
   if len(argv) != 3:
     raise app.UsageError('usage: python -m rnnlm_jax.experiment sweep '
-                         'experiments/<name> [--smoke] [--workdir DIR] [--arms a,b]')
+                         'experiments/<name> [--smoke] [--workdir DIR] [--arms a,b] '
+                         '[--seeds 0,1]')
   logging.get_absl_handler().addFilter(_OwnInfoOnly())
   parallel.initialize_if_requested()
   sweep_lib.run_sweep(argv[2], smoke=_SMOKE.value, workdir=_WORKDIR.value,
-                      only=_ARMS.value)
+                      only=_ARMS.value, seeds=_SEEDS.value)
 
 
 def main(argv) -> None:

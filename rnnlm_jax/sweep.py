@@ -2,6 +2,7 @@
 
   python -m rnnlm_jax.experiment sweep experiments/ablation_cells [--smoke]
   python -m rnnlm_jax.experiment sweep --config experiments/ablation_cells
+  python -m rnnlm_jax.experiment sweep experiments/ablation_cells --seeds 0 [--arms lstm,gru]
 
 An experiment folder's config.py declares, next to `get_config()`:
 
@@ -218,7 +219,7 @@ def run_arm(config, workdir: str, log: Callable[[str], None] = print) -> dict:
     log(f'[sweep] {workdir}: finished earlier, skipped')
     return {'results': results, 'status': 'skipped', **info}
   import jax  # pylint: disable=import-outside-toplevel
-  from rnnlm_jax.training import inference, trainer  # pylint: disable=import-outside-toplevel
+  from rnnlm_jax.training import trainer  # pylint: disable=import-outside-toplevel
   log(f'[sweep] {workdir}: training')
   start = time.perf_counter()
   results = dict(trainer.train_and_evaluate(config, workdir))
@@ -240,14 +241,16 @@ class SweepResult:
 
 
 def run_sweep(path: str, *, smoke: bool = False, workdir: str | None = None,
-              only: Sequence[str] = (), log: Callable[[str], None] = print
-              ) -> SweepResult:
+              only: Sequence[str] = (), seeds: Sequence[int] = (),
+              log: Callable[[str], None] = print) -> SweepResult:
   """Runs the sweep of the experiment at `path` (folder or its config.py).
 
   Args:
     smoke: apply the smoke overrides; runs go to `<workdir>/_smoke/`.
     workdir: root of the arms' workdirs (default `<experiment>/workdir`).
-    only: run only these arms (the report still lists every finished arm).
+    only: run only these arms (the report still lists every finished run).
+    seeds: run only these seeds (e.g. one seed per arm on a small machine;
+      the report still lists every finished run).
   """
   from rnnlm_jax import report  # pylint: disable=import-outside-toplevel
   exp_dir = experiment_dir(path)
@@ -260,6 +263,11 @@ def run_sweep(path: str, *, smoke: bool = False, workdir: str | None = None,
   if unknown:
     raise ValueError(f'--arms: no arm named {sorted(unknown)}; '
                      f'arms: {sorted({a.name for a in planned})}')
+  seeds = [int(s) for s in seeds]
+  unknown = set(seeds) - {a.seed for a in planned}
+  if unknown:
+    raise ValueError(f'--seeds: no run has seed {sorted(unknown)}; '
+                     f'seeds: {sorted({a.seed for a in planned})}')
   arm_configs = [arm_config(module, arm, smoke) for arm in planned]
   for arm, config in zip(planned, arm_configs):
     _validate(config, arm)  # every arm, before the first one trains
@@ -267,7 +275,7 @@ def run_sweep(path: str, *, smoke: bool = False, workdir: str | None = None,
   for i, arm in enumerate(planned):
     arm_dir = os.path.join(root, arm.subdir)
     record = {'arm': arm.name, 'seed': arm.seed, 'workdir': arm_dir}
-    if only and arm.name not in only:
+    if (only and arm.name not in only) or (seeds and arm.seed not in seeds):
       results = _read_json(os.path.join(arm_dir, 'results.json'))
       if results is not None:
         runs.append({**record, 'status': 'skipped', 'results': results,

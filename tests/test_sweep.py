@@ -87,6 +87,18 @@ def test_smoke_sweep_writes_table_and_plot_and_resumes(tiny_experiment):
   assert _table_rows(pathlib.Path(again.results_md).read_text()) == rows
 
 
+def test_seeds_select_runs_and_the_report_keeps_the_finished_ones(tiny_experiment):
+  quiet = {'smoke': True, 'log': lambda _: None}
+  first = sweep.run_sweep(str(tiny_experiment), seeds=['1'], **quiet)
+  assert [(r['arm'], r['seed'], r['status']) for r in first.runs] == [('lstm', 1, 'ran')]
+  both = sweep.run_sweep(str(tiny_experiment), seeds=[0], **quiet)
+  assert [(r['arm'], r['seed'], r['status']) for r in both.runs] == [
+      ('lstm', 0, 'ran'), ('lstm', 1, 'skipped'), ('gru', 0, 'ran')]
+  assert set(_table_rows(pathlib.Path(both.results_md).read_text())) == {'lstm', 'gru'}
+  with pytest.raises(ValueError, match=r'--seeds: no run has seed \[7\]; seeds: \[0, 1\]'):
+    sweep.run_sweep(str(tiny_experiment), seeds=[7], **quiet)
+
+
 def test_arms_seeds_and_overrides(tiny_experiment):
   module = sweep.load_module(str(tiny_experiment / 'config.py'))
   arms = sweep.arms(module)
