@@ -106,14 +106,14 @@ def main(argv) -> None:
   if _CONFIG.value is None:
     raise app.UsageError('--config is required (e.g. experiments/quickstart/config.py)')
   # Imported here so `--help` and usage errors stay instant.
-  from rnnlm_jax import configs, models  # pylint: disable=import-outside-toplevel
+  from rnnlm_jax import config_checks, models  # pylint: disable=import-outside-toplevel
   from rnnlm_jax.training import inference, parallel, trainer  # pylint: disable=import-outside-toplevel
 
   logging.get_absl_handler().addFilter(_OwnInfoOnly())
   parallel.initialize_if_requested()
   config = _CONFIG.value
   _generate_overrides(config)
-  configs.validate(config)
+  config_checks.validate(config)
   models.validate(config.model)
   workdir = _WORKDIR.value or default_workdir(config_flags.get_config_filename(
       flags.FLAGS['config']))

@@ -196,9 +196,9 @@ def arm_config(module, arm: Arm, smoke: bool = False):
 
 
 def _validate(config, arm: Arm) -> None:
-  from rnnlm_jax import configs, models  # pylint: disable=import-outside-toplevel
+  from rnnlm_jax import config_checks, models  # pylint: disable=import-outside-toplevel
   try:
-    configs.validate(config)
+    config_checks.validate(config)
     models.validate(config.model)
   except ValueError as e:
     raise ValueError(f'sweep arm {arm.name!r}: {e}') from None

@@ -5,7 +5,7 @@ import pathlib
 
 import pytest
 
-from rnnlm_jax import configs, models, sweep
+from rnnlm_jax import config_checks, models, sweep
 from rnnlm_jax.training import run_files
 
 EXPERIMENTS = pathlib.Path(__file__).resolve().parents[1] / 'experiments'
@@ -38,7 +38,7 @@ def test_arms_are_the_full_recipe_minus_one_part(smoke):
   assert [a.name for a in arms] == list(EXPECTED)
   for arm in arms:
     config = sweep.arm_config(module, arm, smoke)
-    configs.validate(config)
+    config_checks.validate(config)
     models.validate(config.model)
     if smoke:
       assert config.train.num_steps <= 10

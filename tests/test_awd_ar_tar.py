@@ -6,7 +6,7 @@ import numpy as np
 import optax
 import pytest
 
-from rnnlm_jax import configs, data, models
+from rnnlm_jax import config_checks, configs, data, models
 from rnnlm_jax.training import steps
 
 V, B, T, H = 11, 3, 5, 4
@@ -92,8 +92,8 @@ def test_off_by_default():
   assert (c.train.ar_alpha, c.train.tar_beta) == (0.0, 0.0)
   c.train.ar_alpha = -1.0
   with pytest.raises(ValueError, match='train.ar_alpha'):
-    configs.validate(c)
+    config_checks.validate(c)
   c.train.ar_alpha = 2.0
   c.model.type = 'transformer'
   with pytest.raises(ValueError, match="model.type='rnn'"):
-    configs.validate(c)
+    config_checks.validate(c)

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rnnlm_jax import configs, models, sweep
+from rnnlm_jax import config_checks, models, sweep
 from rnnlm_jax.sweep import load_module
 
 EXPERIMENTS = pathlib.Path(__file__).resolve().parents[1] / 'experiments'
@@ -100,7 +100,7 @@ def module():
 
 def test_config_is_main_py_with_the_readme_flags(module):
   c = module.get_config()
-  configs.validate(c)
+  config_checks.validate(c)
   models.validate(c.model)
   assert set(MEANING) == set(REFERENCE)  # every reference value is checked
   for key, value in _expected(REFERENCE).items():
@@ -119,7 +119,7 @@ def test_main_py_defaults_arm(module):
   arms = sweep.arms(module, False)
   assert [a.name for a in arms] == ['readme', 'main_py_defaults']
   c = sweep.arm_config(module, arms[1], False)
-  configs.validate(c)
+  config_checks.validate(c)
   for key, value in _expected({**MAIN_PY_DEFAULTS, **MAIN_PY_FIXED}).items():
     assert _get(c, key) == value, key
 

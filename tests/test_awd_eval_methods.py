@@ -6,7 +6,7 @@ import numpy as np
 import optax
 import pytest
 
-from rnnlm_jax import configs, models
+from rnnlm_jax import config_checks, configs, models
 from rnnlm_jax.training import parallel, scoring, steps
 
 V, B, T = 20, 4, 10
@@ -111,4 +111,4 @@ def test_method_dispatch_and_validation():
   assert {'static', 'dynamic', 'cache'} <= set(scoring.METHODS.names())
   c.eval.method = 'beam'
   with pytest.raises(ValueError, match='eval.method'):
-    configs.validate(c)
+    config_checks.validate(c)

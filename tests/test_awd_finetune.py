@@ -5,7 +5,7 @@ import jax
 import numpy as np
 import pytest
 
-from rnnlm_jax import configs
+from rnnlm_jax import config_checks, configs
 from rnnlm_jax.training import finetune, inference, steps, trainer
 
 from test_train_loop import tiny_config
@@ -146,10 +146,10 @@ def test_fine_tuning_needs_ntasgd():
   c = configs.base_config()
   c.train.finetune_epochs = 3
   with pytest.raises(ValueError, match="train.finetune_epochs=3 .*ntasgd"):
-    configs.validate(c)
+    config_checks.validate(c)
   c.train.optimizer = 'ntasgd'
-  configs.validate(c)
+  config_checks.validate(c)
   c.train.finetune_steps = -1
   with pytest.raises(ValueError, match='train.finetune_steps'):
-    configs.validate(c)
+    config_checks.validate(c)
 

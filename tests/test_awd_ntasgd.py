@@ -6,7 +6,7 @@ import numpy as np
 import optax
 import pytest
 
-from rnnlm_jax import configs
+from rnnlm_jax import config_checks, configs
 from rnnlm_jax.training import inference, optim, trainer
 
 from test_train_loop import tiny_config
@@ -72,12 +72,12 @@ def test_make_optimizer_and_config():
   tx, _ = optim.make_optimizer(c.train, 10, 100)
   assert not isinstance(tx.init(_params()), optim.NTASGDState)
   c.train.optimizer = 'ntasgd'
-  configs.validate(c)
+  config_checks.validate(c)
   tx, _ = optim.make_optimizer(c.train, 10, 100)
   assert isinstance(tx.init(_params()), optim.NTASGDState)
   c.train.ntasgd_nonmono = 0
   with pytest.raises(ValueError, match='train.ntasgd_nonmono'):
-    configs.validate(c)
+    config_checks.validate(c)
 
 
 def test_loop_switches_and_scores_the_average(tmp_path, monkeypatch):

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rnnlm_jax import configs, data, models
+from rnnlm_jax import config_checks, configs, data, models
 from rnnlm_jax.data import variable_bptt
 from rnnlm_jax.training import inference, optim, steps, trainer
 
@@ -109,7 +109,7 @@ def test_config_validation():
   c.train.variable_bptt = True
   c.data.mode = 'sentence'
   with pytest.raises(ValueError, match='train.variable_bptt'):
-    configs.validate(c)
+    config_checks.validate(c)
 
 
 PTB = dict(row_len=929_589 // 20, seq_len=70)  # PTB's train split at B=20

@@ -5,7 +5,7 @@ import pathlib
 
 import pytest
 
-from rnnlm_jax import configs, models, sweep
+from rnnlm_jax import config_checks, models, sweep
 
 EXPERIMENTS = pathlib.Path(__file__).resolve().parents[1] / 'experiments'
 NAMES = sorted(p.parent.name for p in EXPERIMENTS.glob('*/config.py'))
@@ -19,6 +19,6 @@ def test_there_are_experiments():
 def test_the_config_is_valid_and_documents_its_command(name):
   module = sweep.load_module(str(EXPERIMENTS / name / 'config.py'))
   config = module.get_config()
-  configs.validate(config)
+  config_checks.validate(config)
   models.validate(config.model)
   assert 'python -m rnnlm_jax.experiment' in (module.__doc__ or ''), name

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import rnnlm_jax
-from rnnlm_jax import code_metrics, configs, data, models
+from rnnlm_jax import code_metrics, config_checks, configs, data, models
 from rnnlm_jax.data import instruct as instruct_data
 from rnnlm_jax.data.paired_sources import RawPairs
 from rnnlm_jax.training import inference, instruct, optim, parallel, run_files
@@ -55,7 +55,7 @@ def instruct_config(data_dir, level='char', num_steps=6):
   c.train.progress_bar = False
   c.eval.batch_size = c.eval.test_batch_size = 8
   c.generate.length = 8
-  configs.validate(c)
+  config_checks.validate(c)
   return c
 
 
@@ -307,7 +307,7 @@ def test_bad_instruct_config_is_one_line(pairs_dir, key, value, needle):
     section = section[parent]
   section[name] = value
   with pytest.raises(ValueError, match=needle.replace('.', r'\.')):
-    configs.validate(c)
+    config_checks.validate(c)
 
 
 def test_decoded_test_responses_are_scored_and_saved(char_run, pairs_dir):

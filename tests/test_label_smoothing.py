@@ -6,7 +6,7 @@ import numpy as np
 import optax
 import pytest
 
-from rnnlm_jax import configs, data, models
+from rnnlm_jax import config_checks, configs, data, models
 from rnnlm_jax.training import steps
 
 V, B, T, H = 13, 3, 6, 8
@@ -90,4 +90,4 @@ def test_a_value_outside_0_1_is_one_line_error(bad):
   c = configs.base_config()
   c.train.label_smoothing = bad
   with pytest.raises(ValueError, match=r'train\.label_smoothing'):
-    configs.validate(c)
+    config_checks.validate(c)

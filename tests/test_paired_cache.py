@@ -186,12 +186,12 @@ def test_sentencepiece_models_travel_with_the_cache(tmp_path, monkeypatch):
 
 
 def test_instruct_task_refuses_a_cache_dir():
-  from rnnlm_jax import configs  # pylint: disable=import-outside-toplevel
+  from rnnlm_jax import config_checks, configs  # pylint: disable=import-outside-toplevel
   c = configs.base_config()
   c.task, c.data.level, c.data.cache_dir = 'instruct', 'char', '/tmp/x'
   c.data.paired.format = 'code_instructions'
   with pytest.raises(ValueError, match='data.cache_dir'):
-    configs.validate(c)
+    config_checks.validate(c)
 
 
 def test_a_remote_cache_dir_is_mirrored_and_shared(tmp_path, fake_gcs,

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from rnnlm_jax import configs, models, report, sweep
+from rnnlm_jax import config_checks, configs, models, report, sweep
 
 EXPERIMENTS = pathlib.Path(__file__).resolve().parents[1] / 'experiments'
 PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
@@ -175,7 +175,7 @@ def test_shipped_sweeps_have_valid_arms(name, smoke):
   assert len({a.name for a in arms}) >= 2
   for arm in arms:
     config = sweep.arm_config(module, arm, smoke)
-    configs.validate(config)
+    config_checks.validate(config)
     models.validate(config.model)
     if smoke:
       assert config.train.num_steps <= 10

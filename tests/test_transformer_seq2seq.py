@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import rnnlm_jax
-from rnnlm_jax import configs, decoding, models
+from rnnlm_jax import config_checks, decoding, models
 from rnnlm_jax.models.transformer_seq2seq import TransformerSeq2Seq
 from rnnlm_jax.training import inference, trainer, translation
 
@@ -222,14 +222,14 @@ def test_bad_model_values_are_one_line_errors(tmp_path, key, value, message):
 
 def test_task_and_model_type_must_agree(tmp_path):
   config = transformer_config(tmp_path)
-  configs.validate(config)
+  config_checks.validate(config)
   models.validate(config.model)
   config.model.type = 'rnn'
   with pytest.raises(ValueError, match="task='seq2seq' needs an encoder-decoder"):
-    configs.validate(config)
+    config_checks.validate(config)
   config.model.type, config.task = 'transformer_seq2seq', 'lm'
   with pytest.raises(ValueError, match="an encoder-decoder needs task='seq2seq'"):
-    configs.validate(config)
+    config_checks.validate(config)
 
 
 def test_decoding_length_is_checked_when_the_model_is_made(tmp_path):
@@ -249,7 +249,7 @@ def test_multi30k_transformer_is_the_gru_run_but_for_the_model():
                    'multi30k_transformer_config').get_config()
   gru = load_script(experiments / 'multi30k_gru_attention' / 'config.py',
                     'multi30k_gru_attention_config').get_config()
-  configs.validate(tf)
+  config_checks.validate(tf)
   assert tf.task == gru.task and tf.seed == gru.seed
   assert tf.data.to_dict() == gru.data.to_dict()
   assert tf.eval.to_dict() == gru.eval.to_dict()

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import rnnlm_jax
-from rnnlm_jax import configs, metrics
+from rnnlm_jax import config_checks, configs, metrics
 from rnnlm_jax.training import inference, run_files, tasks, trainer, translation
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -243,8 +243,8 @@ def test_a_bad_best_metric_is_one_line(task, metric, match):
   c = configs.base_config()
   c.task, c.train.best_metric = task, metric
   with pytest.raises(ValueError, match=match):
-    configs.validate(c)
+    config_checks.validate(c)
   c = configs.base_config()
   c.eval.translate.valid_bleu = True
   with pytest.raises(ValueError, match="eval.translate.valid_bleu=True is invalid: needs task='seq2seq'"):
-    configs.validate(c)
+    config_checks.validate(c)

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rnnlm_jax import configs, models
+from rnnlm_jax import config_checks, configs, models
 from rnnlm_jax.models import mlstm_kernels, recurrence, xlstm_cells
 from rnnlm_jax.training import inference, trainer
 from tests.test_train_loop import tiny_config
@@ -225,7 +225,7 @@ def test_ablation_arms_are_valid(smoke):
                                     for m in module.MODELS}
   for arm in arms:
     config = sweep.arm_config(module, arm, smoke)
-    configs.validate(config)
+    config_checks.validate(config)
     models.validate(config.model)
     assert not smoke or config.train.num_steps <= 10
 

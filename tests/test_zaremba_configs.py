@@ -9,7 +9,7 @@ import pathlib
 
 import pytest
 
-from rnnlm_jax import configs, models
+from rnnlm_jax import config_checks, models
 from rnnlm_jax.training import optim
 
 from conftest import load_script
@@ -35,7 +35,7 @@ def test_config_has_the_papers_hyperparameters(name):
   (layers, units, dropout, init, flat_epochs, decay, epochs, clip, batch, bptt,
    _, _) = PAPER[name]
   c = _module(name).get_config()
-  configs.validate(c)
+  config_checks.validate(c)
   models.validate(c.model)
   m, t = c.model, c.train
   assert (c.data.source, c.data.level) == ('files', 'word')
