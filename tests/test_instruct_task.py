@@ -339,7 +339,7 @@ def test_respond_agrees_across_the_api_inference_and_the_cli(char_run, pairs_dir
     inference.respond(config, workdir, 'abc', beam=2, top_p=0.5)
   config_file = tmp_path / 'config.py'
   config_file.write_text(  # the fixture's config, standalone
-      f'from rnnlm_jax import configs\n\nTEMPLATE = {TEMPLATE!r}\n\n'
+      f'from rnnlm_jax import config_checks, configs\n\nTEMPLATE = {TEMPLATE!r}\n\n'
       + inspect.getsource(instruct_config) + '\n\ndef get_config():\n'
       f'  return instruct_config({str(pairs_dir)!r})\n')
   out = cli('generate', '--config', str(config_file), '--workdir', workdir,
