@@ -44,7 +44,7 @@ def _check_train(config: ml_collections.ConfigDict) -> None:
   _check(0 < t.decay_rate <= 1, 'train.decay_rate', t.decay_rate, 'must be in (0, 1]')
   # Registries live with their code (train/); imported here, at validation
   # time, so that loading a config needs no jax.
-  from rnnlm_jax.training import ensembles, optim, scoring  # pylint: disable=import-outside-toplevel,unused-import
+  from rnnlm_jax.training import ensembles, finetune, optim, scoring  # pylint: disable=import-outside-toplevel,unused-import
   for table, value in ((optim.OPTIMIZERS, t.optimizer),
                        (optim.SCHEDULES, t.schedule),
                        (scoring.METHODS, config.eval.method)):
@@ -58,7 +58,7 @@ def _check_train(config: ml_collections.ConfigDict) -> None:
   _check(t.bptt_bucket > 0, 'train.bptt_bucket', t.bptt_bucket, 'must be > 0')
   _check(not t.variable_bptt or config.data.mode == 'stream',
          'train.variable_bptt', t.variable_bptt, "needs data.mode='stream'")
-  _check(not (t.finetune_epochs or t.finetune_steps) or t.optimizer == 'ntasgd',
+  _check(not finetune.enabled(config) or t.optimizer == 'ntasgd',
          'train.finetune_epochs', t.finetune_epochs,
          "fine-tuning needs train.optimizer='ntasgd'")
   for key in ('ar_alpha', 'tar_beta'):
