@@ -16,7 +16,8 @@ usual recipe of its kind, and scored on the best checkpoint by validation:
   python -m rnnlm_jax.experiment sweep experiments/lstm_vs_transformer --smoke
 
 Results: experiments/lstm_vs_transformer/results.md and learning_curves.png,
-written by the sweep. Hardware/time: NOT YET RUN.
+written by the sweep. Hardware/time: 1 h 23 min for both on a 2-vCPU CPU
+(lstm test 115.06, transformer 129.99; README.md).
 """
 
 from rnnlm_jax import recipes
