@@ -28,7 +28,7 @@ round's mean; ratio = torch ms / jax ms (> 1: JAX faster).
   python scripts/benchmark.py --shapes small --seq-lens 35,256,1024 \
       --cells lstm,slstm,mlstm --no-torch     # the xLSTM cells beside the LSTM
   python scripts/benchmark.py --tiny          # seconds; what the test runs
-  python scripts/benchmark.py --cells [ARGS]  # one layer of the linear-recurrence
+  python scripts/benchmark.py --layers [ARGS] # one layer of the linear-recurrence
                                               # cells vs the LSTM (benchmark_cells.py)
 
 --cells adds a JAX row per cell (same shape, heads 4, mLSTM chunks of 64);
@@ -424,10 +424,10 @@ def _cpu_name() -> str:
 
 def main(argv=None, log: Callable[[str], None] = print) -> dict:
   argv = sys.argv[1:] if argv is None else list(argv)
-  if '--cells' in argv:  # the layer rows: their own options
+  if '--layers' in argv:  # the layer rows: their own options
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import benchmark_cells
-    return benchmark_cells.main([a for a in argv if a != '--cells'], log)
+    return benchmark_cells.main([a for a in argv if a != '--layers'], log)
   args = parse_args(argv)
   import jax
 

@@ -14,7 +14,7 @@ rounds of the round's mean. Two ratios per row:
   seq/assoc = sequential ms / associative ms of the same cell (> 1: the
               parallel scan is faster)
 
-  python scripts/benchmark.py --cells                   # the default rows
+  python scripts/benchmark.py --layers                  # the default rows
   python scripts/benchmark_cells.py --seq-lens 35,256 --hidden 128 --out cells.json
 """
 

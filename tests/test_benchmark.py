@@ -57,6 +57,16 @@ def test_tiny_benchmark_compares_the_two_recurrent_backwards():
   np.testing.assert_allclose(jax_rows[0]['loss'], jax_rows[1]['loss'], rtol=1e-4)
 
 
+def test_tiny_benchmark_times_each_listed_cell():
+  """--cells with a list gives one full-step row per cell."""
+  benchmark = _load_benchmark()
+  result = benchmark.main(['--tiny', '--no-torch', '--cells', 'lstm,gru'],
+                          log=lambda _: None)
+  jax_rows = [r for r in result['results'] if r['framework'] == 'jax']
+  assert [r['cell'] for r in jax_rows] == ['lstm', 'gru']
+  assert all(r['ms_per_step'] > 0 for r in jax_rows)
+
+
 def test_benchmark_rejects_unknown_shape():
   benchmark = _load_benchmark()
   with pytest.raises(SystemExit):
