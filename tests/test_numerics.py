@@ -54,6 +54,8 @@ def test_diverged_run_stops_with_a_clear_error_and_keeps_the_checkpoint(tmp_path
     trainer.fit(run, writer)
   writer.close()
   assert info.value.step <= 10 + 3 + 1  # stopped right away, not at step 40
+  # The remedy names the values in use.
+  assert f'now {config.train.learning_rate:g}' in str(info.value)
   assert run.checkpointer.steps()[-1] == 10  # the finished checkpoint is intact
   restored = trainer.open_stage(config, str(tmp_path))
   assert restored.step == 10

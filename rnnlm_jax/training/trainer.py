@@ -212,7 +212,7 @@ def fit(stage: Stage, writer: metrics.MetricWriter) -> Stage:
         step += 1
         if stage.plan.resets_carry:
           carry = _zero_carry(stage.model, stage.config, stage.mesh)
-        _check_finite(previous, t.max_nonfinite_steps, step - 1)
+        _check_finite(previous, t, step - 1)
         previous = step_metrics
         stage.log_window.add(step_metrics)
         bar.update(step, stage.log_window.tokens_per_second())
@@ -228,7 +228,7 @@ def fit(stage: Stage, writer: metrics.MetricWriter) -> Stage:
           raise progress.Preempted(step)
         if stage.finished:
           break
-    _check_finite(previous, t.max_nonfinite_steps, step)
+    _check_finite(previous, t, step)
   except BaseException:
     # Training stopped on an error: let a checkpoint save already under way
     # finish, so that the restart resumes from it.
@@ -305,15 +305,19 @@ def _zero_carry(model, config, mesh):
                                parallel.batch_sharded(mesh, batch_size))
 
 
-def _check_finite(step_metrics: dict | None, limit: int, step: int) -> None:
+def _check_finite(step_metrics: dict | None, train_config, step: int) -> None:
   """Reads the *previous* step's divergence counter: by the time the next
   step is queued it is done, so this never stalls the device pipeline."""
+  limit = train_config.max_nonfinite_steps
   if step_metrics is not None and int(step_metrics['nonfinite_run']) >= limit:
+    clip = train_config.clip_norm
+    remedy = (f'lower train.learning_rate (now {train_config.learning_rate:g})'
+              + (f' or train.clip_norm (now {clip:g})' if clip
+                 else ' or set train.clip_norm'))
     raise NonFiniteError(
         f'loss or gradient norm was NaN/inf for {limit} consecutive steps '
         f'(by step {step}); those updates were skipped, so every checkpoint holds '
-        'finite parameters; lower train.learning_rate or set train.clip_norm',
-        step)
+        f'finite parameters; {remedy}', step)
 
 
 def _maybe_log(stage: Stage, writer, bar, epoch: int) -> None:
