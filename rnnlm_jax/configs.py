@@ -206,7 +206,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.minlstm = ml_collections.ConfigDict(dict(scan='auto'))
   c.model.lru = ml_collections.ConfigDict(dict(
       scan='auto', r_min=0.9, r_max=0.999, max_phase=2 * 3.141592653589793,
-      glu=True))
+      glu=True, phase='log'))
   c.model.rglru = ml_collections.ConfigDict(dict(
       scan='auto', num_heads=4, min_rad=0.9, max_rad=0.999))
 

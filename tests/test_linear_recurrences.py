@@ -178,6 +178,28 @@ def test_large_pre_activations_stay_finite(name, scan):
   assert all(np.isfinite(np.asarray(g)).all() for g in jax.tree.leaves(grads))
 
 
+def test_lru_linear_phase_is_the_same_layer_with_the_phase_trained_directly():
+  """phase='linear' starts at theta = exp(theta_log), computes the same
+  outputs, and its phase gradient lacks the exp(theta_log) factor."""
+  params, x, carry = _setup('lru')
+  linear_params = dict(params)
+  linear_params['theta'] = jnp.exp(linear_params.pop('theta_log'))
+  init = _layer('lru', phase='linear').init(jax.random.key(0), x, carry)['params']
+  assert 'theta' in init and 'theta_log' not in init
+  out_log = _layer('lru').apply({'params': params}, x, carry)
+  out_linear = _layer('lru', phase='linear').apply({'params': linear_params}, x, carry)
+  _close(out_log, out_linear)
+  g_log = jax.grad(_layer_loss(_layer('lru'), x))(params, carry)['theta_log']
+  g_linear = jax.grad(_layer_loss(_layer('lru', phase='linear'), x))(
+      linear_params, carry)['theta']
+  # d/d theta_log = exp(theta_log) * d/d theta (the chain rule).
+  np.testing.assert_allclose(np.asarray(g_log),
+                             np.asarray(g_linear * linear_params['theta']),
+                             rtol=1e-3, atol=1e-6)
+  with pytest.raises(ValueError, match=r"model.lru.phase='exp' is not one of"):
+    _layer('lru', phase='exp').init(jax.random.key(0), x, carry)
+
+
 def test_bad_options_fail_with_one_line_naming_the_key():
   config = tiny_config()
   config.model.cell = 'mingru'

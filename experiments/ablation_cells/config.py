@@ -42,6 +42,9 @@ HIDDEN_SIZES = {'lstm': 200, 'gru': 211, 'rnn_tanh': 242, 'mingru': 243,
 # stalls in the first epoch (lru: NaN by step 336; rglru: ppl ~1,500 at step
 # 1,000), the GRU's rate after a 400-step check that it trains (README.md).
 LEARNING_RATES = {'gru': 0.25, 'rnn_tanh': 0.1, 'lru': 0.25, 'rglru': 0.25}
+# cell -> its own options under SGD: the LRU trains its phase directly, as
+# exp(theta_log) runs away under a global-norm clip (models/lru.py).
+CELL_OPTIONS = {'lru': {'model.lru.phase': 'linear'}}
 SEEDS = (0, 1, 2)
 # --smoke: one layer of ~16 units; the arms keep their cells.
 SMOKE = {'data.max_train_tokens': 2000}
@@ -54,5 +57,6 @@ def get_config():
 def sweep(smoke=False):
   return [(cell, {'model.cell': cell,
                   'model.hidden_size': 16 if smoke else hidden,
-                  'train.learning_rate': LEARNING_RATES.get(cell, 1.0)})
+                  'train.learning_rate': LEARNING_RATES.get(cell, 1.0),
+                  **CELL_OPTIONS.get(cell, {})})
           for cell, hidden in HIDDEN_SIZES.items()]

@@ -21,7 +21,16 @@ The carry stores the complex state as two f32 arrays (h_re, h_im), so
 checkpoints and shardings only see real arrays. The state size is H (the
 carry is two [B, H] arrays, like every registered cell's).
 
-Params: nu_log, theta_log, gamma_log [H]; B_re, B_im [D_in, H];
+phase='log' (the paper's) trains theta_log; phase='linear' trains the phase
+theta itself (same init, theta = exp(theta_log)). Why the option: the
+gradient w.r.t. theta_log carries a factor exp(theta_log), so under SGD
+with a global-norm clip a unit whose phase grows gets a gradient that grows
+with it, the clip then spends the whole update on that unit, and theta_log
+runs away (PTB at lr 0.25: from <= 1.84 at init to ~30 in ~3,000 steps,
+gradient norms 1e11, then NaN; experiments/ablation_cells/README.md). Adam's
+per-parameter scaling, the reference's optimizer, does not feed back this way.
+
+Params: nu_log, theta_log (phase='log') or theta (phase='linear'), gamma_log [H]; B_re, B_im [D_in, H];
 C_re, C_im [H, H]; D [H] or [D_in, H]; with glu: glu_kernel [H, 2H],
 glu_bias [2H].
 """
@@ -34,6 +43,9 @@ from flax import linen as nn
 
 from rnnlm_jax.models import cells
 from rnnlm_jax.models import linear_recurrence
+
+
+PHASES = ('log', 'linear')
 
 
 def nu_log_init(r_min: float, r_max: float):
@@ -64,18 +76,22 @@ class LRULayer(linear_recurrence.Layer):
     r_min, r_max: the ring of |lambda| at init (0 <= r_min < r_max < 1).
     max_phase: the largest phase of lambda at init (radians).
     glu: apply GLU(gelu(y)) to the output (False: out = y, a linear layer).
+    phase: 'log' (train theta_log, the paper's) | 'linear' (train theta).
   forget_bias is unused (no gate).
   """
   r_min: float = 0.9
   r_max: float = 0.999
   max_phase: float = 2 * math.pi
   glu: bool = True
+  phase: str = 'log'
 
   cell_name = 'lru'
 
   @nn.nowrap
-  def lambdas(self, nu_log: jax.Array, theta_log: jax.Array) -> jax.Array:
-    return jnp.exp(-jnp.exp(nu_log) + 1j * jnp.exp(theta_log))
+  def lambdas(self, nu_log: jax.Array, theta: jax.Array) -> jax.Array:
+    """lambda [H] from nu_log and the phase parameter (theta_log or theta)."""
+    phase = jnp.exp(theta) if self.phase == 'log' else theta
+    return jnp.exp(-jnp.exp(nu_log) + 1j * phase)
 
   @nn.compact
   def __call__(self, inputs: jax.Array, carry: cells.Carry, *,
@@ -86,12 +102,16 @@ class LRULayer(linear_recurrence.Layer):
     if not 0 <= self.r_min < self.r_max < 1:
       raise ValueError(f'model.lru.r_min={self.r_min!r}, r_max={self.r_max!r} '
                        'must satisfy 0 <= r_min < r_max < 1')
+    if self.phase not in PHASES:
+      raise ValueError(f'model.lru.phase={self.phase!r} is not one of {PHASES}')
     h, d_in = self.hidden_size, inputs.shape[-1]
     nu_log = self.param('nu_log', nu_log_init(self.r_min, self.r_max), (h,))
-    theta_log = self.param('theta_log', theta_log_init(self.max_phase), (h,))
+    log_init = theta_log_init(self.max_phase)
+    theta = (self.param('theta_log', log_init, (h,)) if self.phase == 'log'
+             else self.param('theta', lambda k, s: jnp.exp(log_init(k, s)), (h,)))
     gamma_log = self.param(
         'gamma_log', lambda key, shape: jnp.log(jnp.sqrt(
-            1 - jnp.abs(self.lambdas(nu_log, theta_log))**2)), (h,))
+            1 - jnp.abs(self.lambdas(nu_log, theta))**2)), (h,))
     b_re = self.kernel('B_re', (d_in, h), scaled_normal(2 * d_in))
     b_im = self.kernel('B_im', (d_in, h), scaled_normal(2 * d_in))
     c_re = self.kernel('C_re', (h, h), scaled_normal(h))
@@ -105,7 +125,7 @@ class LRULayer(linear_recurrence.Layer):
     bx = (self.dense(x, b_re) * gamma) + 1j * (self.dense(x, b_im) * gamma)
     h0 = carry[0].astype(jnp.float32) + 1j * carry[1].astype(jnp.float32)
     states, last = linear_recurrence.scan(
-        self.lambdas(nu_log, theta_log), bx, h0, self.scan_method(), self.unroll)
+        self.lambdas(nu_log, theta), bx, h0, self.scan_method(), self.unroll)
     y = self.dense(states.real, c_re) - self.dense(states.imag, c_im)
     y = y + (x * skip if d_in == h else self.dense(x, skip))
     if self.glu:
