@@ -46,11 +46,15 @@ def test_tiny_benchmark_writes_positive_numbers(tmp_path):
   assert any(line.startswith('shape') for line in lines)  # the table header
 
 
+def _tiny_jax_rows(*flags):
+  """The JAX rows of a --tiny --no-torch run with `flags`."""
+  result = _load_benchmark().main(['--tiny', '--no-torch', *flags],
+                                  log=lambda _: None)
+  return [r for r in result['results'] if r['framework'] == 'jax']
+
+
 def test_tiny_benchmark_compares_the_two_recurrent_backwards():
-  benchmark = _load_benchmark()
-  result = benchmark.main(['--tiny', '--no-torch', '--backward', 'autodiff,after_loop'],
-                          log=lambda _: None)
-  jax_rows = [r for r in result['results'] if r['framework'] == 'jax']
+  jax_rows = _tiny_jax_rows('--backward', 'autodiff,after_loop')
   assert [r['backward'] for r in jax_rows] == ['autodiff', 'after_loop']
   assert all(r['ms_per_step'] > 0 for r in jax_rows)
   # Same gradients, so the same loss after the same steps.
@@ -59,10 +63,7 @@ def test_tiny_benchmark_compares_the_two_recurrent_backwards():
 
 def test_tiny_benchmark_times_each_listed_cell():
   """--cells with a list gives one full-step row per cell."""
-  benchmark = _load_benchmark()
-  result = benchmark.main(['--tiny', '--no-torch', '--cells', 'lstm,gru'],
-                          log=lambda _: None)
-  jax_rows = [r for r in result['results'] if r['framework'] == 'jax']
+  jax_rows = _tiny_jax_rows('--cells', 'lstm,gru')
   assert [r['cell'] for r in jax_rows] == ['lstm', 'gru']
   assert all(r['ms_per_step'] > 0 for r in jax_rows)
 

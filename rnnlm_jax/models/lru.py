@@ -23,16 +23,15 @@ carry is two [B, H] arrays, like every registered cell's).
 
 phase='log' (the paper's) trains theta_log; phase='linear' trains the phase
 theta itself (same init, theta = exp(theta_log)). Why the option: the
-gradient w.r.t. theta_log carries a factor exp(theta_log), so under SGD
-with a global-norm clip a unit whose phase grows gets a gradient that grows
-with it, the clip then spends the whole update on that unit, and theta_log
-runs away (PTB at lr 0.25: from <= 1.84 at init to ~30 in ~3,000 steps,
-gradient norms 1e11, then NaN; experiments/ablation_cells/README.md). Adam's
+gradient w.r.t. theta_log carries a factor exp(theta_log), so under SGD with
+a global-norm clip a unit whose phase grows gets a gradient that grows with
+it, the clip spends the whole update on that unit, and theta_log runs away
+until exp overflows (measured: experiments/ablation_cells/README.md). Adam's
 per-parameter scaling, the reference's optimizer, does not feed back this way.
 
-Params: nu_log, theta_log (phase='log') or theta (phase='linear'), gamma_log [H]; B_re, B_im [D_in, H];
-C_re, C_im [H, H]; D [H] or [D_in, H]; with glu: glu_kernel [H, 2H],
-glu_bias [2H].
+Params: nu_log, theta_log (phase='log') or theta (phase='linear'),
+gamma_log [H]; B_re, B_im [D_in, H]; C_re, C_im [H, H]; D [H] or [D_in, H];
+with glu: glu_kernel [H, 2H], glu_bias [2H].
 """
 
 import math
