@@ -208,7 +208,7 @@ def base_config() -> ml_collections.ConfigDict:
       scan='auto', r_min=0.9, r_max=0.999, max_phase=2 * 3.141592653589793,
       glu=True, phase='log'))
   c.model.rglru = ml_collections.ConfigDict(dict(
-      scan='auto', num_heads=4, min_rad=0.9, max_rad=0.999))
+      scan='auto', num_heads=4, min_rad=0.9, max_rad=0.999, input_norm=False))
 
   # The xLSTM cells' own options (model.cell='slstm' | 'mlstm'): heads divide
   # hidden_size; the mLSTM trains chunk_size steps at a time in the parallel

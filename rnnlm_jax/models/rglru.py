@@ -23,7 +23,7 @@ cell's registry entry).
 
 Params: kernel_in [D_in, 2H], bias_in [2H], conv_w [4, H], conv_b [H],
 gate_a_w, gate_x_w [n, H/n, H/n], gate_a_b, gate_x_b [H], a_param [H],
-kernel_out [H, H], bias_out [H].
+kernel_out [H, H], bias_out [H]; with input_norm, norm_scale [D_in].
 """
 
 import functools
@@ -69,12 +69,23 @@ def a_param_init(min_rad: float, max_rad: float):
   return init
 
 
+def rms_norm(x: jax.Array, scale: jax.Array, eps: float = 1e-6) -> jax.Array:
+  """x [..., D] / rms(x) * (1 + scale [D]), in f32 (the reference's RMSNorm)."""
+  x = x.astype(jnp.float32)
+  return x * jax.lax.rsqrt(jnp.mean(x * x, axis=-1, keepdims=True) + eps) * (1 + scale)
+
+
 class RGLRULayer(linear_recurrence.Layer):
   """Griffin's recurrent block (see the module docstring).
 
   Attributes: those of linear_recurrence.Layer, and (config `model.rglru`):
     num_heads: blocks of the block-diagonal gates (must divide H).
     min_rad, max_rad: the ring of a at init.
+    input_norm: RMS-normalize the layer's input first (a learned scale per
+      feature, the reference's RMSNorm), as Griffin's residual block does
+      before its recurrent block. The block is bilinear in its input
+      (the recurrence times gelu(y~)), so in a stack without that norm a
+      small input shrinks quadratically from layer to layer.
   forget_bias is unused (the decay is set by the ring init); init_scale
   applies to kernel_in, kernel_out and their biases (the conv, gates and
   a_param keep the reference's init).
@@ -82,6 +93,7 @@ class RGLRULayer(linear_recurrence.Layer):
   num_heads: int = 4
   min_rad: float = 0.9
   max_rad: float = 0.999
+  input_norm: bool = False
 
   cell_name = 'rglru'
 
@@ -122,6 +134,9 @@ class RGLRULayer(linear_recurrence.Layer):
     if self.num_heads < 1 or h % self.num_heads:
       raise ValueError(f'model.rglru.num_heads={self.num_heads!r} must divide '
                        f'the layer width {h}')
+    if self.input_norm:
+      inputs = rms_norm(inputs, self.param(
+          'norm_scale', nn.initializers.zeros_init(), (inputs.shape[-1],)))
     kernel_in = self.kernel('kernel_in', (inputs.shape[-1], 2 * h))
     x, y = jnp.split(self.dense(jnp.swapaxes(inputs, 0, 1), kernel_in,
                                 self.bias('bias_in', 2 * h)), 2, axis=-1)
