@@ -30,7 +30,8 @@ models.) Three seeds per arm; the table reports bits/char mean ± std.
 
 Hardware/time: 2 CPU cores, 2.4-7.3 min per run (the LSTM 3.9 min), about
 35 min per seed for the 7 arms. Expected (2 seeds, test bits/char): GRU 1.51,
-LSTM 1.55, LRU 1.58, RNN-tanh 1.61, RG-LRU 1.67, minGRU 1.89, minLSTM 1.91;
+LSTM 1.55, LRU 1.58, RNN-tanh 1.61, RG-LRU 1.67, transformer 1.74, minGRU
+1.89, minLSTM 1.91;
 the table is in README.md.
 """
 
