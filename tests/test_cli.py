@@ -17,9 +17,13 @@ TINY = ['--config.model.hidden_size=32', '--config.model.embed_size=32',
 
 def cli(*args, check=True):
   env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
-  proc = subprocess.run([sys.executable, '-m', 'rnnlm_jax.experiment', *args],
-                        cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-                        timeout=600)
+  try:
+    proc = subprocess.run([sys.executable, '-m', 'rnnlm_jax.experiment', *args],
+                          cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                          timeout=600)
+  except subprocess.TimeoutExpired as e:  # show where it stalled, not only the command
+    stderr = e.stderr.decode(errors='replace') if isinstance(e.stderr, bytes) else e.stderr
+    raise AssertionError(f'timed out after 600 s: {args}\n{(stderr or "")[-3000:]}') from None
   if check and proc.returncode != 0:
     raise AssertionError(f'exit {proc.returncode}\n{proc.stdout}\n{proc.stderr[-3000:]}')
   return proc
