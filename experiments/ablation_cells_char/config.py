@@ -1,5 +1,5 @@
-"""Ablation, character level: the seven cells and a transformer at a matched parameter count on
-the Python standard library's source (no download).
+"""Ablation, character level: the seven cells and a transformer at a matched
+parameter count on the Python standard library's source (no download).
 
 The quickstart recipe (1 layer, embedding 64, BPTT 64, batch 32, Adam 3e-3
 with cosine decay and 50 warmup steps, clip 1, flax default init), trained for
