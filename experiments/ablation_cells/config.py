@@ -26,8 +26,8 @@ per arm; the table reports mean ± std.
 
 Results: experiments/ablation_cells/results.md and learning_curves.png, written
 by the sweep. Hardware/time: one run is 24-28 min alone on a 2-vCPU CPU (75 on
-a slower one). Expected (seed 0, test ppl): lstm 115.06, lru 129.14, rglru
-129.27, mingru 132.31, minlstm 132.91, rnn_tanh 148.47 (gru 153.40 at lr 1);
+a slower one). Expected (seed 0, test ppl): gru 112.42, lstm 115.06, lru
+129.14, rglru 129.27, mingru 132.31, minlstm 132.91, rnn_tanh 148.47;
 the table, the machines and the probes behind LEARNING_RATES and
 CELL_OPTIONS: README.md.
 
