@@ -69,9 +69,11 @@ def _all_finite(tree):
 
 
 @pytest.mark.parametrize('form', ['recurrent', 'chunkwise'])
-def test_mlstm_gates_of_plus_minus_50_stay_finite(form):
+@pytest.mark.parametrize('scale', [50.0, 500.0])
+def test_mlstm_gates_of_plus_minus_50_stay_finite(form, scale):
+  # 500: input gates below -88 (seen in training), where exp(-m_t) overflows.
   q, k, v, i_pre, f_pre = _inputs(jax.random.key(2), 9)
-  i_pre, f_pre = 50.0 * jnp.sign(i_pre), -50.0 * jnp.sign(f_pre - 2.0)
+  i_pre, f_pre = scale * jnp.sign(i_pre), -scale * jnp.sign(f_pre - 2.0)
   fn = (mlstm_kernels.recurrent if form == 'recurrent'
         else lambda *a: mlstm_kernels.chunkwise(*a, 4))
   value_and_grads = _value_and_grads(fn)
@@ -79,6 +81,22 @@ def test_mlstm_gates_of_plus_minus_50_stay_finite(form):
     out = jax.jit(fn)(q, k, v, i_pre, f_pre, state)
     assert _all_finite(out)
     assert _all_finite(value_and_grads(q, k, v, i_pre, f_pre, state))
+
+
+@pytest.mark.parametrize('form', ['recurrent', 'chunkwise'])
+def test_mlstm_with_every_input_gate_far_below_zero_has_finite_gradients(form):
+  # A carried m of -100 and ĩ_t = -100: m_t = -100 at every step, so the
+  # normalizer floor exp(-m_t) would be exp(100) = inf in f32, the output 0
+  # and its gradient 0 * inf = NaN.
+  q, k, v, _, f_pre = _inputs(jax.random.key(3), 9)
+  i_pre = jnp.full(f_pre.shape, -100.0)
+  c, n, m = mlstm_kernels.zero_state(B, NH, DK, DV)
+  state = (c, n, m - 100.0)
+  fn = (mlstm_kernels.recurrent if form == 'recurrent'
+        else lambda *a: mlstm_kernels.chunkwise(*a, 4))
+  h, _ = jax.jit(fn)(q, k, v, i_pre, f_pre, state)
+  assert float(jnp.max(jnp.abs(h))) < 1e-20  # the true state is ~exp(-100)
+  assert _all_finite(_value_and_grads(fn)(q, k, v, i_pre, f_pre, state))
 
 
 def _slstm_reference(params, x, carry, heads):

@@ -36,6 +36,15 @@ NEG = -1e30  # log-weight of a padded or masked step (exp -> 0, finite grads)
 # in its square in the backward pass when m_t is large (~50), and a padded
 # step's 0 / exp(-m) then gives 0 * inf = NaN gradients.
 EPS = 1e-6
+# exp(-m_t) is evaluated at max(m_t, MIN_LOG_WEIGHT): m_t >= ĩ_t, and an input
+# gate pre-activation below ~-88 makes exp(-m_t) overflow f32 to inf, so that
+# h̃ = num / inf = 0 is finite but its gradient is 0 * inf = NaN. Below -80
+# the floor is > 5e34 while |n_tᵀ q_t| stays O(|q||k|), so h̃ is ~0 either way.
+MIN_LOG_WEIGHT = -80.0
+
+
+def _normalizer_floor(m: jax.Array) -> jax.Array:
+  return jnp.exp(-jnp.maximum(m, MIN_LOG_WEIGHT))
 
 
 def zero_state(batch: int, num_heads: int, d_k: int, d_v: int) -> State:
@@ -54,7 +63,8 @@ def _step(state: State, xs) -> tuple[State, jax.Array]:
   c = f[..., None, None] * c + i[..., None, None] * (k[..., :, None] * v[..., None, :])
   n = f[..., None] * n + i[..., None] * k
   num = jnp.einsum('bhk,bhkv->bhv', q, c)
-  den = jnp.maximum(jnp.abs(jnp.einsum('bhk,bhk->bh', q, n)), jnp.exp(-m_new))
+  den = jnp.maximum(jnp.abs(jnp.einsum('bhk,bhk->bh', q, n)),
+                    _normalizer_floor(m_new))
   return (c, n, m_new), num / (den + EPS)[..., None]
 
 
@@ -83,7 +93,7 @@ def _chunk(state: State, xs) -> tuple[State, jax.Array]:
   num = (jnp.einsum('bhts,bhsv->bhtv', scores, v)
          + w[..., None] * jnp.einsum('bhtk,bhkv->bhtv', q, c0))
   qn = jnp.sum(scores, axis=-1) + w * jnp.einsum('bhtk,bhk->bht', q, n0)
-  h = num / (jnp.maximum(jnp.abs(qn), jnp.exp(-m)) + EPS)[..., None]
+  h = num / (jnp.maximum(jnp.abs(qn), _normalizer_floor(m)) + EPS)[..., None]
   # The state after the chunk's last step, stabilized by that step's m.
   b_last = b[..., -1]
   log_a = b_last[..., None] - b + i_pre  # [B, NH, L]: weight of k_s v_s^T
