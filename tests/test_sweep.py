@@ -164,6 +164,7 @@ def test_report_shows_score_columns_only_when_an_arm_has_them(tmp_path):
 
 SHIPPED = ['ablation_cells', 'ablation_cells_char', 'ablation_zaremba_dropout',
            'ablation_xlstm', 'lstm_vs_transformer', 'multi30k_sweep',
+           'multi30k_tuning',
            'code_instructions']
 
 

@@ -21,11 +21,4 @@ from rnnlm_jax import recipes
 
 
 def get_config():
-  c = recipes.multi30k('additive')
-  c.train.label_smoothing = 0.1
-  c.train.schedule = 'step_decay'
-  c.train.decay_start_epoch = 5
-  c.train.decay_rate = 0.5
-  c.train.best_metric = 'bleu_lowercase'
-  c.train.keep_checkpoints = 4
-  return c
+  return recipes.multi30k_tuned()

@@ -15,15 +15,10 @@ from rnnlm_jax import recipes
 
 ATTENTION = ('none', 'additive', 'dot')
 CELLS = ('gru', 'lstm')
-# --smoke: a tiny model on the first pairs; short decoding.
-SMOKE = {'model.embed_size': 8, 'model.seq2seq.encoder_hidden': 8,
-         'model.seq2seq.decoder_hidden': 16, 'train.batch_size': 4,
-         'eval.batch_size': 8, 'eval.test_batch_size': 8,
-         'eval.translate.max_len': 6, 'eval.translate.beam_size': 2,
-         'data.paired.max_pairs': 64,
-         # the Transformer arm (with DEFAULT_SMOKE's small model.transformer):
-         # room for the longest sentence of the capped splits
-         'model.transformer.max_len': 64}
+# --smoke: multi30k's tiny model, and for the Transformer arm (with
+# DEFAULT_SMOKE's small model.transformer) room for the longest sentence of
+# the capped splits.
+SMOKE = {**recipes.MULTI30K_SMOKE, 'model.transformer.max_len': 64}
 
 
 def get_config():
