@@ -27,7 +27,8 @@ PTB and 1 on the stdlib corpus. One seed per arm.
   python -m rnnlm_jax.experiment sweep experiments/ablation_xlstm --smoke  # minutes on CPU
 
 Results: experiments/ablation_xlstm/results.md (+ learning_curves.png),
-written by the sweep. NOT YET RUN (12 runs; a GPU job).
+written by the sweep. Only ptb_lstm is run so far (26 min on a 2-vCPU CPU;
+valid 128.36, test 121.19); README.md has the status of the others.
 """
 
 from rnnlm_jax import configs
