@@ -21,7 +21,8 @@ the initialized models.) One recipe for all arms (not Zaremba's SGD at lr 1,
 which was tuned for the classic LSTM): AdamW lr 2e-3,
 weight decay 0.1, 200 warmup steps then cosine, clip 1, token-mean loss,
 dropout 0.1, batch 32, 64-step windows (mLSTM chunks of 32), 10 epochs on
-PTB and 1 on the stdlib corpus. One seed per arm.
+PTB and 1 epoch of the stdlib corpus's first 4M training characters (valid
+and test: their first 200k). One seed per arm.
 
   python -m rnnlm_jax.experiment sweep experiments/ablation_xlstm
   python -m rnnlm_jax.experiment sweep experiments/ablation_xlstm --smoke  # minutes on CPU
@@ -37,8 +38,11 @@ BUDGET = 4_651_600  # the zaremba_small LSTM on PTB
 CORPORA = {
     'ptb': {'data.source': 'files', 'data.path': configs.DEFAULT_PTB,
             'data.level': 'word', 'train.num_epochs': 10},
+    # the first 4M training characters (one epoch) and 200k of valid / test:
+    # the whole stdlib (~28M characters) is ~3 h per arm on 2 CPU cores
     'char': {'data.source': 'stdlib', 'data.path': '', 'data.level': 'char',
-             'train.num_epochs': 1},
+             'data.max_train_tokens': 4_000_000,
+             'data.max_eval_tokens': 200_000, 'train.num_epochs': 1},
 }
 # arm -> the model's keys (the size, model.hidden_size, comes from SIZES)
 MODELS = {
