@@ -320,7 +320,9 @@ def base_config() -> ml_collections.ConfigDict:
   # 'ensemble' (train/ensembles.py): this run's model linearly interpolated
   # with the runs in `members` (comma-separated workdirs, same vocabulary;
   # neural or n-gram), `weights` one per model, this run first, or '' to fit
-  # them by EM on the validation split.
+  # them by EM on the validation split. task='seq2seq': the translate command
+  # decodes with this run and the `members` as one model, each step's
+  # distribution the mean of theirs (decoding.Ensemble; weights unused).
   c.eval.ensemble = ml_collections.ConfigDict(dict(members='', weights=''))
 
   # task='seq2seq': decoding for BLEU (final results, translate command):

@@ -25,6 +25,12 @@ best of the pool is returned. Consequences, tested: beam 1 is greedy
 decoding (same ids and score, any alpha); a beam as large as the number of
 possible outputs finds the best-scoring one. Beams start from one live
 hypothesis (the others at -1e9), so the K hypotheses are distinct.
+
+Ensembles: pass `Ensemble((model_a, model_b, ...))` as the model and a tuple
+of their params. Each step's next-token distribution is then the mean of the
+members' probabilities, log(1/M sum_m p_m) (as fairseq's EnsembleModel);
+greedy, beam search and `score` use it alike. The members may differ in
+architecture but must share the source and target vocabularies.
 """
 
 import functools
@@ -68,25 +74,63 @@ def check_arguments(max_len: int, length_penalty: float, beam_size: int = 1) -> 
     raise ValueError(f'length_penalty={length_penalty} must be >= 0')
 
 
+class Ensemble(NamedTuple):
+  """Encoder-decoders decoded as one model (see the module docstring); its
+  params are a tuple, one entry per member."""
+  members: tuple
+
+
+def _members(model) -> tuple:
+  return model.members if isinstance(model, Ensemble) else (model,)
+
+
+def _member_params(model, params) -> tuple:
+  if not isinstance(model, Ensemble):
+    return (params,)
+  if not isinstance(params, (tuple, list)) or len(params) != len(model.members):
+    raise ValueError(f'an Ensemble of {len(model.members)} models needs a tuple '
+                     'of as many params')
+  return tuple(params)
+
+
 def check_steps(model, max_len: int) -> None:
   """A decoder with a fixed-size cache (TransformerSeq2Seq: `max_len` slots)
   emits at most that many tokens."""
-  slots = getattr(model, 'max_len', None)
-  if slots is not None and max_len > slots:
-    raise ValueError(f'max_len={max_len} decoding steps exceed the model\'s '
-                     f'{slots} positions (model.transformer.max_len)')
+  for member in _members(model):
+    slots = getattr(member, 'max_len', None)
+    if slots is not None and max_len > slots:
+      raise ValueError(f'max_len={max_len} decoding steps exceed the model\'s '
+                       f'{slots} positions (model.transformer.max_len)')
 
 
-def _encode(model, params, source, source_mask):
-  return model.apply({'params': params}, source, source_mask,
-                     method=type(model).encode)
+def _mean_of_probs(log_probs: Sequence[jax.Array]) -> jax.Array:
+  """log(1/M sum_m exp(log_probs[m])); one member's log-probs unchanged."""
+  if len(log_probs) == 1:
+    return log_probs[0]
+  return (jax.nn.logsumexp(jnp.stack(log_probs), axis=0)
+          - jnp.log(float(len(log_probs))))
 
 
-def _log_probs(model, params, memory, state, token):
-  """One step -> (log-probs [N, V] f32, new state)."""
-  logits, state, _ = model.apply({'params': params}, memory, state, token,
-                                 method=type(model).decode_step)
-  return jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1), state
+def _encode(model, params, source, source_mask) -> tuple:
+  """One memory per member."""
+  return tuple(m.apply({'params': p}, source, source_mask, method=type(m).encode)
+               for m, p in zip(_members(model), _member_params(model, params)))
+
+
+def _initial_state(memories: tuple) -> tuple:
+  return tuple(memory.state for memory in memories)
+
+
+def _log_probs(model, params, memories, states, token):
+  """One step -> (log-probs [N, V] f32, new states)."""
+  log_probs, new_states = [], []
+  for m, p, memory, state in zip(_members(model), _member_params(model, params),
+                                 memories, states):
+    logits, state, _ = m.apply({'params': p}, memory, state, token,
+                               method=type(m).decode_step)
+    log_probs.append(jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1))
+    new_states.append(state)
+  return _mean_of_probs(log_probs), tuple(new_states)
 
 
 def greedy(model, params, source: jax.Array, source_mask: jax.Array,
@@ -126,7 +170,7 @@ def _greedy(model, params, source, source_mask, max_len, bos_id, eos_id,
   def cond(loop):
     return (loop[0] < max_len) & ~jnp.all(loop[-1])
 
-  loop = (jnp.int32(0), memory.state, jnp.full((batch,), bos_id, jnp.int32),
+  loop = (jnp.int32(0), _initial_state(memory), jnp.full((batch,), bos_id, jnp.int32),
           jnp.full((batch, max_len), PAD_ID, jnp.int32),
           jnp.zeros((batch,), jnp.float32), jnp.zeros((batch,), jnp.int32),
           jnp.zeros((batch,), bool))
@@ -241,7 +285,7 @@ def _beam_search(model, params, source, source_mask, beam_size, max_len,
   memory = _encode(model, params, source, source_mask)
   # Beam j of sentence b is row b*K + j.
   memory = jax.tree.map(lambda x: jnp.repeat(x, k, axis=0), memory)
-  beams = initial_beams(memory.state, batch, k, max_len, bos_id)
+  beams = initial_beams(_initial_state(memory), batch, k, max_len, bos_id)
 
   def body(beams):
     log_probs, state = _log_probs(model, params, memory, beams.state,
@@ -277,10 +321,13 @@ def score(model, params, source: jax.Array, source_mask: jax.Array,
           length_penalty: float = 0.0) -> Hypotheses:
   """Teacher-forced scoring of given outputs (same conventions as the
   decoders: tokens [B, L], scored up to the first eos) -> Hypotheses."""
-  logits, _ = _teacher_forced(model, params, source, source_mask, tokens, bos_id)
+  per_token = _mean_of_probs([
+      seq2seq.token_log_probs(
+          _teacher_forced(m, p, source, source_mask, tokens, bos_id)[0], tokens)
+      for m, p in zip(_members(model), _member_params(model, params))])
   length = output_lengths(tokens, eos_id)
   mask = jnp.arange(tokens.shape[1])[None, :] < length[:, None]
-  log_prob = jnp.sum(jnp.where(mask, seq2seq.token_log_probs(logits, tokens), 0.0), -1)
+  log_prob = jnp.sum(jnp.where(mask, per_token, 0.0), -1)
   return Hypotheses(tokens, log_prob / length_penalty_factor(length, length_penalty),
                     log_prob, length)
 
@@ -294,6 +341,9 @@ def attention_weights(model, params, source: jax.Array, source_mask: jax.Array,
   Re-running the decoder teacher-forced on its own output visits the same
   states as the search did, so these are the search's weights.
   """
+  if isinstance(model, Ensemble):
+    raise ValueError('attention weights are one model\'s: pass a member of '
+                     'the Ensemble')
   _, weights = _teacher_forced(model, params, source, source_mask, tokens, bos_id)
   length = output_lengths(tokens, eos_id)
   rows = jnp.arange(tokens.shape[1])[None, :, None] < length[:, None, None]

@@ -100,6 +100,76 @@ def test_wide_beam_finds_the_best_output(alpha):
   assert np.any(beam.score > greedy.score + 1e-3)  # a case greedy gets wrong
 
 
+def mixture_log_prob(members, source, mask, outputs) -> tuple[np.ndarray, np.ndarray]:
+  """Reference (numpy, float64): log-prob of each output [N, L] under the
+  per-token mean of the members' probabilities, and its length (eos
+  included)."""
+  outputs = np.asarray(outputs)
+  inputs = np.concatenate([np.full((len(outputs), 1), BOS), outputs[:, :-1]], 1)
+  per_member = []
+  for model, params in members:
+    logits, _ = model.apply({'params': params}, source, mask, jnp.asarray(inputs),
+                            method=Seq2Seq.logits_and_attention)
+    log_probs = np.asarray(jax.nn.log_softmax(logits.astype(jnp.float32)), np.float64)
+    per_member.append(np.take_along_axis(log_probs, outputs[..., None], -1)[..., 0])
+  mixture = np.log(np.mean(np.exp(np.stack(per_member)), axis=0))
+  length = np.asarray(decoding.output_lengths(jnp.asarray(outputs), EOS))
+  counted = np.arange(outputs.shape[1])[None, :] < length[:, None]
+  return np.sum(np.where(counted, mixture, 0.0), -1), length
+
+
+def test_ensemble_of_one_is_its_model():
+  model, params = random_model(12)
+  source, mask = sources()
+  alone = decoding.beam_search(model, params, source, mask, 3, 8, BOS, EOS, 0.6)
+  one = decoding.beam_search(decoding.Ensemble((model,)), (params,), source, mask,
+                             3, 8, BOS, EOS, 0.6)
+  np.testing.assert_array_equal(one.tokens, alone.tokens)
+  np.testing.assert_array_equal(one.score, alone.score)
+
+
+@pytest.mark.parametrize('alpha', [0.0, 1.0])
+def test_ensemble_search_decodes_the_mean_of_the_members_probabilities(alpha):
+  vocab, max_len = 4, 3
+  members = [random_model(vocab, seed=2, scale=0.5),  # two architectures
+             random_model(vocab, seed=5, scale=0.8, decoder_cell='lstm',
+                          attention='dot', encoder_hidden=3, decoder_hidden=6)]
+  ensemble = decoding.Ensemble(tuple(m for m, _ in members))
+  params = tuple(p for _, p in members)
+  source, mask = sources((3, 1), width=3, seed=2)
+  outputs = every_output(vocab, max_len)
+  beam = decoding.beam_search(ensemble, params, source, mask, len(outputs),
+                              max_len, BOS, EOS, alpha)
+  greedy = decoding.greedy(ensemble, params, source, mask, max_len, BOS, EOS, alpha)
+  beam_of_one = decoding.beam_search(ensemble, params, source, mask, 1, max_len,
+                                     BOS, EOS, alpha)
+  np.testing.assert_array_equal(beam_of_one.tokens, greedy.tokens)
+  for b in range(source.shape[0]):
+    rows = lambda x: jnp.repeat(x[b:b + 1], len(outputs), 0)
+    log_prob, length = mixture_log_prob(members, rows(source), rows(mask), outputs)
+    expected = log_prob / ((5.0 + length) / 6.0) ** alpha
+    best = int(np.argmax(expected))
+    np.testing.assert_array_equal(beam.tokens[b], outputs[best])
+    np.testing.assert_allclose(beam.score[b], expected[best], rtol=1e-4)
+    scored = decoding.score(ensemble, params, rows(source), rows(mask),
+                            jnp.asarray(outputs), BOS, EOS, alpha)
+    np.testing.assert_allclose(scored.score, expected, rtol=1e-4, atol=1e-5)
+    (g,) = [i for i, o in enumerate(outputs) if np.array_equal(o, greedy.tokens[b])]
+    np.testing.assert_allclose(greedy.log_prob[b], log_prob[g], rtol=1e-4)
+    for model, member_params in members:  # the mixture is neither member
+      own = decoding.score(model, member_params, rows(source), rows(mask),
+                           jnp.asarray(outputs), BOS, EOS, alpha)
+      assert np.abs(np.asarray(own.score) - expected).max() > 0.05
+
+
+def test_ensemble_needs_one_params_per_member():
+  model, params = random_model(12)
+  source, mask = sources()
+  with pytest.raises(ValueError, match='Ensemble of 2 models needs a tuple'):
+    decoding.greedy(decoding.Ensemble((model, model)), (params,), source, mask,
+                    8, BOS, EOS)
+
+
 def test_output_does_not_depend_on_the_batch():
   model, params = random_model(12)
   source, mask = sources()  # 6 sentences, padded to 5

@@ -5,6 +5,7 @@ import copy
 import dataclasses
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -13,7 +14,9 @@ import numpy as np
 import pytest
 
 import rnnlm_jax
-from rnnlm_jax import config_checks, configs, metrics
+from rnnlm_jax import config_checks, configs, decoding, metrics
+from rnnlm_jax.data import paired
+from rnnlm_jax.data.vocab import Vocabulary
 from rnnlm_jax.training import inference, run_files, tasks, trainer, translation
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -130,6 +133,38 @@ def test_length_penalty_script_scores_each_alpha(reverse_run, monkeypatch, capsy
   assert [float(r[0]) for r in rows] == [0.0, 1.0]
   # At the run's own alpha (1.0) and beam, the script reproduces results.json.
   assert float(rows[1][3]) == pytest.approx(results['test_beam_bleu_lowercase'], abs=0.01)
+
+
+def test_translate_with_an_ensemble_of_runs(reverse_run, tmp_path, monkeypatch,
+                                           capsys):
+  from conftest import load_script  # pylint: disable=import-outside-toplevel
+  config, workdir, results = reverse_run
+  twin = str(tmp_path / 'twin')  # the same run again: the same translations
+  shutil.copytree(workdir, twin)
+  model, params, _ = inference.load_translation_ensemble(config, workdir, [twin])
+  assert isinstance(model, decoding.Ensemble) and len(model.members) == len(params) == 2
+  both = copy.deepcopy(config)
+  both.eval.ensemble.members = f' {twin} ,'
+  assert inference.translate(both, workdir, ['a b c', 'h g'], beam=3) == [
+      'c b a', 'g h']
+  script = load_script(os.path.join(REPO_ROOT, 'scripts', 'tune_length_penalty.py'),
+                       'tune_length_penalty')
+  monkeypatch.setattr(sys, 'argv', ['tune_length_penalty.py', '--workdir', workdir,
+                                    '--members', twin, '--alphas', '1.0',
+                                    '--split', 'test'])
+  script.main()
+  (row,) = [l.split('|')[1:-1] for l in capsys.readouterr().out.splitlines()
+            if l.startswith('| 1.0')]
+  assert float(row[3]) == pytest.approx(results['test_beam_bleu_lowercase'], abs=0.01)
+  # A member whose target ids mean other words cannot be mixed in.
+  path = paired.vocab_path(twin, 'tgt')
+  tokens = list(Vocabulary.load(path).tokens)
+  tokens[-1], tokens[-2] = tokens[-2], tokens[-1]
+  Vocabulary(tokens).save(path)
+  with pytest.raises(ValueError, match=r'twin: its target vocabulary differs'):
+    inference.translate(both, workdir, ['a b c'])
+  with pytest.raises(ValueError, match=r'nowhere holds no run'):
+    inference.load_translation_ensemble(config, workdir, [str(tmp_path / 'nowhere')])
 
 
 def test_translate_refuses_a_language_model_run(reverse_run):

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import ml_collections
 from absl import logging
 
-from rnnlm_jax import checkpoint, models, sampling
+from rnnlm_jax import checkpoint, decoding, models, sampling
 from rnnlm_jax.training import counting, instruct_eval, optim, parallel, steps
 from rnnlm_jax.training import finetune, run_files, tasks
 
@@ -141,17 +141,60 @@ def respond(config: ml_collections.ConfigDict, workdir: str, instruction: str,
   return response
 
 
+def _require_seq2seq(config, workdir: str, what: str) -> None:
+  if config.task != 'seq2seq':
+    raise ValueError(f"{what} needs a seq2seq run (task='seq2seq'); "
+                     f'{workdir} was trained with task={config.task!r}')
+
+
+def ensemble_members(config: ml_collections.ConfigDict) -> list[str]:
+  """The workdirs in eval.ensemble.members (comma-separated)."""
+  return [w.strip() for w in config.eval.ensemble.members.split(',') if w.strip()]
+
+
+def load_translation_ensemble(config: ml_collections.ConfigDict, workdir: str,
+                              members: Sequence[str], which: str = 'best'):
+  """The seq2seq run in `workdir` and the finished seq2seq runs in `members`
+  (their workdirs; any architecture), each at its `which` checkpoint, as one
+  model -> (decoding.Ensemble, a tuple of their params, the run's corpus);
+  with no members, the run's own (model, params, corpus). A member over
+  other source or target vocabularies is a one-line error."""
+  _require_seq2seq(config, workdir, 'an ensemble')
+  model, state, corpus = load_trained(config, workdir, which)
+  if not members:
+    return model, state.params, corpus
+  member_models, member_params = [model], [state.params]
+  for member in members:
+    saved = run_files.read_json(member, 'config.json')
+    if saved is None:
+      raise ValueError(f'ensemble member {member} holds no run (no config.json)')
+    member_config = ml_collections.ConfigDict(saved)
+    _require_seq2seq(member_config, member, 'an ensemble member')
+    member_model, member_state, member_corpus = load_trained(member_config, member, which)
+    for side in ('source', 'target'):
+      if (getattr(member_corpus, f'{side}_vocab').tokens
+          != getattr(corpus, f'{side}_vocab').tokens):
+        raise ValueError(f'ensemble member {member}: its {side} vocabulary '
+                         f'differs from that of {workdir} (members must share '
+                         'both vocabularies)')
+    member_models.append(member_model)
+    member_params.append(member_state.params)
+  logging.info('decoding an ensemble of %d runs: %s', len(member_models),
+               [workdir, *members])
+  return decoding.Ensemble(tuple(member_models)), tuple(member_params), corpus
+
+
 def translate(config: ml_collections.ConfigDict, workdir: str,
               texts: Sequence[str], beam: int | None = None,
               which: str = 'best') -> list[str]:
   """Translations of `texts` by a seq2seq run (beam: eval.translate.beam_size
-  when None; 1 is greedy)."""
-  if config.task != 'seq2seq':
-    raise ValueError(f"translate needs a seq2seq run (task='seq2seq'); "
-                     f'{workdir} was trained with task={config.task!r}')
+  when None; 1 is greedy), with the runs of eval.ensemble.members as one
+  ensemble when it names any."""
+  _require_seq2seq(config, workdir, 'translate')
   from rnnlm_jax.training import translation  # pylint: disable=import-outside-toplevel
-  model, state, corpus = load_trained(config, workdir, which)
+  model, params, corpus = load_translation_ensemble(
+      config, workdir, ensemble_members(config), which)
   t = config.eval.translate
   return translation.translate_texts(
-      state.params, model, corpus, texts,
+      params, model, corpus, texts,
       beam=t.beam_size if beam is None else beam, translate_config=t)
