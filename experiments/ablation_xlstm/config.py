@@ -29,7 +29,7 @@ and test: their first 200k). One seed per arm.
 
 Results: experiments/ablation_xlstm/results.md (+ learning_curves.png),
 written by the sweep. On a 2-vCPU CPU an arm takes 26-61 min on PTB and
-14-30 min on the characters; README.md has the arms run so far, their
+14-31 min on the characters; README.md has the arms run so far, their
 numbers and wall times.
 """
 
