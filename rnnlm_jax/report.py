@@ -117,8 +117,10 @@ def markdown_table(runs: Sequence[dict]) -> str:
   return '\n'.join(lines) + '\n'
 
 
-def valid_curve(workdir: str, key: str) -> dict[int, float]:
-  """{step: validation metric} from a run's metrics.jsonl (torn lines skipped)."""
+def metric_curve(workdir: str, split: str, key: str) -> dict[int, float]:
+  """{step: metric} of one split ('valid' or 'train') from a run's
+  metrics.jsonl; torn lines skipped. Bits are derived from the loss where
+  the entry has none (training entries log loss and ppl only)."""
   path = os.path.join(workdir, 'metrics.jsonl')
   curve = {}
   if not os.path.exists(path):
@@ -129,41 +131,60 @@ def valid_curve(workdir: str, key: str) -> dict[int, float]:
         entry = json.loads(line)
       except json.JSONDecodeError:
         continue
-      if entry.get('split') == 'valid' and key in entry:
+      if entry.get('split') != split:
+        continue
+      if key in entry:
         curve[int(entry['step'])] = float(entry[key])
+      elif key == 'bits' and 'loss' in entry:
+        curve[int(entry['step'])] = float(entry['loss']) / math.log(2)
   return curve
 
 
+def _seed_mean(curves: list[dict[int, float]]) -> tuple[list[int], list[float]]:
+  """The mean over seeds at the steps every seed has."""
+  steps = sorted(set.intersection(*(set(c) for c in curves)))
+  return steps, [float(np.mean([c[s] for c in curves])) for s in steps]
+
+
 def plot_learning_curves(runs: Sequence[dict], path: str, title: str = '') -> str:
-  """Validation ppl (bits/char for chars) vs step, one line per arm (mean over
-  seeds at the steps every seed has; thin lines for single seeds)."""
+  """Validation (solid, markers) and training (dashed, with dropout) ppl or
+  bits/char vs step, one colour per arm, one panel per metric: a sweep over
+  word- and character-level corpora gets a ppl panel and a bits/char panel.
+  Several seeds: their mean, the single seeds as thin lines."""
   from matplotlib.backends.backend_agg import FigureCanvasAgg  # pylint: disable=import-outside-toplevel
   from matplotlib.figure import Figure  # pylint: disable=import-outside-toplevel
-  fig = Figure(figsize=(7, 4.5), dpi=100)
-  FigureCanvasAgg(fig)  # the Agg backend, whatever pyplot's default is
-  ax = fig.add_subplot(1, 1, 1)
-  labels = set()
+  panels: dict[str, list] = {}  # label -> [(arm, runs, key)]
   for arm, arm_runs in group(runs).items():
     key, label = metric_of(arm_runs[0]['results'].get('level', 'word'))
-    labels.add(label)
-    curves = [valid_curve(r['workdir'], key) for r in arm_runs]
-    curves = [c for c in curves if c]
-    if not curves:
-      continue
-    steps = sorted(set.intersection(*(set(c) for c in curves)))
-    if len(curves) > 1:
-      for c in curves:
-        ax.plot(sorted(c), [c[s] for s in sorted(c)], lw=0.5, alpha=0.4)
-    mean = [float(np.mean([c[s] for c in curves])) for s in steps]
-    ax.plot(steps, mean, marker='o', ms=3, label=f'{arm} (n={len(curves)})')
-  ax.set_xlabel('step')
-  ax.set_ylabel('validation ' + ' / '.join(sorted(labels)))
-  if labels == {'ppl'}:
-    ax.set_yscale('log')
-  ax.set_title(title or 'validation learning curves')
-  ax.grid(True, alpha=0.3)
-  if ax.get_legend_handles_labels()[0]:
-    ax.legend(fontsize='small')
+    panels.setdefault(label, []).append((arm, arm_runs, key))
+  labels = sorted(panels, reverse=True) or ['ppl']  # ppl first
+  fig = Figure(figsize=(7 * len(labels), 4.5), dpi=100)
+  FigureCanvasAgg(fig)  # the Agg backend, whatever pyplot's default is
+  for i, label in enumerate(labels):
+    ax = fig.add_subplot(1, len(labels), i + 1)
+    for n, (arm, arm_runs, key) in enumerate(panels.get(label, [])):
+      color = f'C{n % 10}'
+      for split, style in (('valid', dict(marker='o', ms=3)),
+                           ('train', dict(ls='--', lw=1, alpha=0.6))):
+        curves = [c for c in (metric_curve(r['workdir'], split, key)
+                              for r in arm_runs) if c]
+        if not curves:
+          continue
+        if len(curves) > 1 and split == 'valid':
+          for c in curves:
+            ax.plot(sorted(c), [c[s] for s in sorted(c)], color=color,
+                    lw=0.5, alpha=0.4)
+        steps, mean = _seed_mean(curves)
+        name = f'{arm} (n={len(curves)})' if split == 'valid' else None
+        ax.plot(steps, mean, color=color, label=name, **style)
+    ax.set_xlabel('step')
+    ax.set_ylabel(label + ' (solid: validation, dashed: training)')
+    if label == 'ppl':
+      ax.set_yscale('log')
+    ax.set_title(title or 'learning curves')
+    ax.grid(True, alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+      ax.legend(fontsize='small')
   fig.tight_layout()
   fig.savefig(path, format='png')
   return path

@@ -1,6 +1,8 @@
 """Sweeps: a smoke sweep end to end on a tiny synthetic experiment, resumability,
 the report, and the shipped sweep experiments' arms (configs and matched sizes)."""
 
+import json
+import math
 import os
 import pathlib
 import re
@@ -134,6 +136,39 @@ def test_report_aggregates_char_level_as_bits(tmp_path):
   table = report.markdown_table(runs)
   assert 'valid bits/char' in table
   assert '| a | 1,234 | 1.600 ± 0.141 | 1.700 ± 0.141 | 30.0 s | 100 | 2 |' in table
+
+
+def _write_metrics(workdir, entries):
+  workdir.mkdir(parents=True, exist_ok=True)
+  (workdir / 'metrics.jsonl').write_text(
+      ''.join(json.dumps(e) + '\n' for e in entries) + '{"torn', encoding='utf-8')
+
+
+def test_report_curves_read_both_splits_and_derive_bits_from_the_loss(tmp_path):
+  _write_metrics(tmp_path / 'run', [
+      {'step': 10, 'split': 'train', 'loss': 2 * math.log(2), 'ppl': 4.0},
+      {'step': 20, 'split': 'valid', 'loss': 1.0, 'ppl': 2.7, 'bits': 1.44},
+      {'step': 20, 'split': 'final_valid', 'loss': 1.0, 'bits': 1.44}])
+  run = str(tmp_path / 'run')
+  assert report.metric_curve(run, 'train', 'bits') == {10: pytest.approx(2.0)}
+  assert report.metric_curve(run, 'train', 'ppl') == {10: 4.0}
+  assert report.metric_curve(run, 'valid', 'bits') == {20: 1.44}
+
+
+def test_report_plots_words_and_chars_in_separate_panels(tmp_path):
+  def run(arm, level):
+    _write_metrics(tmp_path / arm, [{'step': 1, 'split': 'valid', 'ppl': 9.0,
+                                     'bits': 3.0, 'loss': 2.2}])
+    return {'arm': arm, 'seed': 0, 'workdir': str(tmp_path / arm),
+            'results': {'level': level}}
+
+  def png_width(path):  # the IHDR chunk: width, big-endian, at bytes 16-19
+    return int.from_bytes(pathlib.Path(path).read_bytes()[16:20], 'big')
+
+  words = report.plot_learning_curves([run('w', 'word')], str(tmp_path / 'a.png'))
+  both = report.plot_learning_curves([run('w', 'word'), run('c', 'char')],
+                                     str(tmp_path / 'b.png'))
+  assert png_width(both) == 2 * png_width(words)
 
 
 def test_arm_refs_name_an_earlier_arms_workdir(tmp_path):
