@@ -92,7 +92,11 @@ def block_diagonal(blocks: jax.Array) -> jax.Array:
 def _orthogonal_blocks(key, shape, dtype=jnp.float32):
   heads, d, gates, _ = shape
   keys = jax.random.split(key, heads * gates)
-  blocks = jax.vmap(lambda k: nn.initializers.orthogonal()(k, (d, d), dtype))(keys)
+  # One QR per block, not a vmapped (batched) QR: jaxlib's batched CPU QR
+  # waits on XLA's intra-op thread pool from inside it, and two of them
+  # running at once on a 2-thread pool (the stacked blocks' inits) deadlock.
+  init = nn.initializers.orthogonal()
+  blocks = jnp.stack([init(k, (d, d), dtype) for k in keys])
   return blocks.reshape(heads, gates, d, d).transpose(0, 2, 1, 3)
 
 
