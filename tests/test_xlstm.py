@@ -279,3 +279,23 @@ def test_a_resumed_xlstm_run_is_the_same_run(tmp_path):
   final = lambda d: jax.device_get(inference.load_trained(config(30), d, 'latest')[1].params)
   for x, y in zip(jax.tree.leaves(final(straight)), jax.tree.leaves(final(broken))):
     np.testing.assert_array_equal(x, y)
+
+
+def test_slstm_recurrent_init_makes_no_batched_qr():
+  """jaxlib's batched CPU QR deadlocked XLA's 2-thread pool when two sLSTM
+  blocks initialized at once; the init must make one [d, d] QR per block."""
+  from rnnlm_jax.models import xlstm_cells  # pylint: disable=import-outside-toplevel
+
+  def equations(jaxpr):
+    for eqn in jaxpr.eqns:
+      yield eqn
+      for param in eqn.params.values():
+        inner = getattr(param, 'jaxpr', None)
+        if inner is not None:
+          yield from equations(getattr(inner, 'jaxpr', inner))
+
+  jaxpr = jax.make_jaxpr(lambda k: xlstm_cells._orthogonal_blocks(k, (2, 3, 4, 3)))(
+      jax.random.PRNGKey(0)).jaxpr
+  qr_shapes = {tuple(e.invars[0].aval.shape) for e in equations(jaxpr)
+               if e.primitive.name == 'qr'}
+  assert qr_shapes == {(3, 3)}
