@@ -284,7 +284,6 @@ def test_a_resumed_xlstm_run_is_the_same_run(tmp_path):
 def test_slstm_recurrent_init_makes_no_batched_qr():
   """jaxlib's batched CPU QR deadlocked XLA's 2-thread pool when two sLSTM
   blocks initialized at once; the init must make one [d, d] QR per block."""
-  from rnnlm_jax.models import xlstm_cells  # pylint: disable=import-outside-toplevel
 
   def equations(jaxpr):
     for eqn in jaxpr.eqns:
