@@ -3,6 +3,7 @@ paper's equations with block-diagonal heads, stepping token by token
 reproduces a window, and the cells and the xlstm model train."""
 
 import jax
+import jax.extend.core
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -288,10 +289,8 @@ def test_slstm_recurrent_init_makes_no_batched_qr():
   def equations(jaxpr):
     for eqn in jaxpr.eqns:
       yield eqn
-      for param in eqn.params.values():
-        inner = getattr(param, 'jaxpr', None)
-        if inner is not None:
-          yield from equations(getattr(inner, 'jaxpr', inner))
+      for sub in jax.extend.core.jaxprs_in_params(eqn.params):
+        yield from equations(sub)
 
   jaxpr = jax.make_jaxpr(lambda k: xlstm_cells._orthogonal_blocks(k, (2, 3, 4, 3)))(
       jax.random.PRNGKey(0)).jaxpr
