@@ -19,8 +19,10 @@ beam 5), each arm decoded greedy and beam 5 and keeping its last 4 epochs for
   python scripts/tune_length_penalty.py --workdir <arm's workdir> --alphas 0.6,1.0,1.4 \
       --split valid [--checkpoint average]
 
-Hardware, time and results: NOT YET RUN (each arm is 1-2.5 h on 2 CPU cores,
-as multi30k_gru_attention_tuned: experiments/multi30k_gru_attention_tuned/README.md).
+Hardware and time: 2-vCPU CPU (jax 0.10.2), ~7 min per epoch for one arm
+alone, 2.3 h for two arms run at once. Expected test BLEU (lower-cased, beam 5,
+alpha 1.0): tuned 37.15, lstm 36.31; the two as an ensemble 37.30
+(subwords, dropout03, tied: not run yet). Per-epoch figures: README.md.
 """
 
 from rnnlm_jax import recipes
