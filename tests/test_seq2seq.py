@@ -203,3 +203,17 @@ def test_tutorial_shape_param_count():
   shapes = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), source,
                                              jnp.ones((2, 5)), source, train=False))
   assert count_params(shapes['params']) == tutorial_param_count(7853, 5893, 256, 512, 512)
+
+
+@pytest.mark.parametrize('tied', [False, True])
+def test_default_init_starts_near_uniform_prediction(tied):
+  """At the default init (N(0, 1) embeddings) the first loss is ~log V: the
+  tied output layer too, whose logits go through the embedding's rows."""
+  vocab = 500
+  model = tiny(target_vocab_size=vocab, embed_size=64, tie_embeddings=tied)
+  source, mask, _ = batch()
+  inputs = jnp.asarray(np.random.default_rng(1).integers(3, vocab, (3, 6)), jnp.int32)
+  params = model.init(jax.random.PRNGKey(0), source, mask, inputs, train=False)
+  logits = jitted(model)(params, source, mask, inputs, train=False)
+  loss = -jnp.mean(seq2seq.token_log_probs(logits, inputs))
+  assert abs(float(loss) - np.log(vocab)) < 1.0, (float(loss), np.log(vocab))

@@ -30,7 +30,7 @@ Params: 'source_embedding' [V_src, E], 'target_embedding' [V_tgt, E];
 'decoder_params' (a RecurrentLayer's: kernel_ih [E + Dk, G H_dec], ...);
 'output_kernel' [V_tgt, D] (D = H_dec + Dk + E) and 'output_bias' [V_tgt];
 tied: 'output_projection' [D, E] instead of 'output_kernel', the logits
-being (features @ output_projection) @ target_embedding.T.
+being (features @ output_projection) @ target_embedding.T / sqrt(E).
 """
 
 from typing import Any, NamedTuple
@@ -310,10 +310,13 @@ class Seq2Seq(nn.Module):
     rows = features.reshape(-1, features.shape[-1])  # a 2-D matmul (rnn_lm)
     if self.tie_embeddings:
       rows = ops.matmul(rows, w['output_projection'], self.dtype)
-      kernel = w['embedding']
+      # An N(0, 1) embedding row has norm ~sqrt(E): without the 1/sqrt(E)
+      # (as flax's lm1b / wmt examples do) the first logits have a std of
+      # ~10 and training starts from a loss far above log V.
+      logits = ops.matmul_nt(rows, w['embedding'], self.dtype) / self.embed_size ** 0.5
     else:
-      kernel = w['output_kernel']
-    logits = ops.matmul_nt(rows, kernel, self.dtype) + w['output_bias']
+      logits = ops.matmul_nt(rows, w['output_kernel'], self.dtype)
+    logits = logits + w['output_bias']
     return logits.reshape(features.shape[:-1] + (self.target_vocab_size,))
 
   def _decode_teacher_forced(self, memory: Memory, inputs: jax.Array,
