@@ -30,7 +30,8 @@ Params: 'source_embedding' [V_src, E], 'target_embedding' [V_tgt, E];
 'decoder_params' (a RecurrentLayer's: kernel_ih [E + Dk, G H_dec], ...);
 'output_kernel' [V_tgt, D] (D = H_dec + Dk + E) and 'output_bias' [V_tgt];
 tied: 'output_projection' [D, E] instead of 'output_kernel', the logits
-being (features @ output_projection) @ target_embedding.T / sqrt(E).
+being (features @ output_projection) @ target_embedding.T; the tied target
+embedding starts normal(1/sqrt(E)), the others normal(1) (as PyTorch's).
 """
 
 from typing import Any, NamedTuple
@@ -170,8 +171,16 @@ class Seq2Seq(nn.Module):
     weight = ops.weight_init(s, nn.initializers.lecun_normal())
     self.source_embedding = self.param(
         'source_embedding', embedding, (self.source_vocab_size, e))
+    # Tied, the target embedding is also the output layer: normal(1) rows
+    # would give first logits of std ~10 (a loss far above log V), and
+    # Adam's steps, ~lr per entry, would move rows of that size ~sqrt(E)
+    # times slower than an output kernel's; normal(1/sqrt(E)) as GPT-2's
+    # small tied embeddings.
     self.target_embedding = self.param(
-        'target_embedding', embedding, (self.target_vocab_size, e))
+        'target_embedding',
+        ops.weight_init(s, nn.initializers.normal(stddev=e ** -0.5))
+        if self.tie_embeddings else embedding,
+        (self.target_vocab_size, e))
     layer = lambda: cells.RecurrentLayer(
         cell=self.encoder_cell, hidden_size=self.encoder_hidden, init_scale=s,
         dtype=self.dtype, unroll=self.unroll)
@@ -310,10 +319,7 @@ class Seq2Seq(nn.Module):
     rows = features.reshape(-1, features.shape[-1])  # a 2-D matmul (rnn_lm)
     if self.tie_embeddings:
       rows = ops.matmul(rows, w['output_projection'], self.dtype)
-      # An N(0, 1) embedding row has norm ~sqrt(E): without the 1/sqrt(E)
-      # (as flax's lm1b / wmt examples do) the first logits have a std of
-      # ~10 and training starts from a loss far above log V.
-      logits = ops.matmul_nt(rows, w['embedding'], self.dtype) / self.embed_size ** 0.5
+      logits = ops.matmul_nt(rows, w['embedding'], self.dtype)
     else:
       logits = ops.matmul_nt(rows, w['output_kernel'], self.dtype)
     logits = logits + w['output_bias']
