@@ -319,10 +319,10 @@ class Seq2Seq(nn.Module):
     rows = features.reshape(-1, features.shape[-1])  # a 2-D matmul (rnn_lm)
     if self.tie_embeddings:
       rows = ops.matmul(rows, w['output_projection'], self.dtype)
-      logits = ops.matmul_nt(rows, w['embedding'], self.dtype)
+      kernel = w['embedding']
     else:
-      logits = ops.matmul_nt(rows, w['output_kernel'], self.dtype)
-    logits = logits + w['output_bias']
+      kernel = w['output_kernel']
+    logits = ops.matmul_nt(rows, kernel, self.dtype) + w['output_bias']
     return logits.reshape(features.shape[:-1] + (self.target_vocab_size,))
 
   def _decode_teacher_forced(self, memory: Memory, inputs: jax.Array,
