@@ -207,8 +207,8 @@ def test_tutorial_shape_param_count():
 
 @pytest.mark.parametrize('tied', [False, True])
 def test_default_init_starts_near_uniform_prediction(tied):
-  """At the default init (N(0, 1) embeddings) the first loss is ~log V: the
-  tied output layer too, whose logits go through the embedding's rows."""
+  """At the default init the first loss is ~log V, also when the output
+  layer is the target embedding (whose rows then set the logits' scale)."""
   vocab = 500
   model = tiny(target_vocab_size=vocab, embed_size=64, tie_embeddings=tied)
   source, mask, _ = batch()
