@@ -68,6 +68,10 @@ def table_rows(runs: Sequence[dict]) -> list[dict[str, Any]]:
   rows = []
   for arm, arm_runs in group(runs).items():
     results = [r['results'] for r in arm_runs]
+    # A run whose last invocation only evaluated (training had finished
+    # before a restart) has no training time or throughput to show.
+    timed = [(r, res) for r, res in zip(arm_runs, results)
+             if res.get('tokens_trained_this_invocation', 1) > 0]
     key, label = metric_of(results[0].get('level', 'word'))
     digits = 3 if key == 'bits' else 2
     rows.append({
@@ -78,9 +82,9 @@ def table_rows(runs: Sequence[dict]) -> list[dict[str, Any]]:
         'test': [r.get(f'test_{key}') for r in results],
         'digits': digits,
         'wall_s': _mean([r.get('wall_s', res.get('train_seconds_this_invocation'))
-                         for r, res in zip(arm_runs, results)]),
+                         for r, res in timed]),
         'tokens_per_s': _mean([res.get('tokens_per_s_this_invocation')
-                               for res in results]),
+                               for _, res in timed]),
         'seeds': sorted(r['seed'] for r in arm_runs),
         'scores': {key: [r.get(key) for r in results]
                    for _, key in OPTIONAL_COLUMNS},
@@ -204,7 +208,8 @@ def write_report(runs: Sequence[dict], out_dir: str, *, title: str,
       f'{len(runs)} run(s) of {len(group(runs))} arm(s). Mean ± sample std over '
       'seeds; test numbers use eval.test_batch_size. Wall time: the invocation '
       'that finished each run (training, evaluations, compiles), mean over seeds; '
-      'tokens/s: training throughput of that invocation.',
+      'tokens/s: training throughput of that invocation (n/a where it only '
+      'evaluated a run whose training had finished).',
       '',
       'Hardware: ' + ('; '.join(hardware) if hardware else 'not recorded') + '.',
       '',

@@ -138,6 +138,17 @@ def test_report_aggregates_char_level_as_bits(tmp_path):
   assert '| a | 1,234 | 1.600 ± 0.141 | 1.700 ± 0.141 | 30.0 s | 100 | 2 |' in table
 
 
+def test_report_leaves_out_time_of_an_invocation_that_only_evaluated(tmp_path):
+  def run(seed, wall_s, tokens):
+    return {'arm': 'a', 'seed': seed, 'workdir': str(tmp_path), 'wall_s': wall_s,
+            'results': {'level': 'word', 'num_params': 10, 'valid_ppl': 5.0,
+                        'test_ppl': 6.0, 'tokens_trained_this_invocation': tokens,
+                        'tokens_per_s_this_invocation': tokens / wall_s}}
+  table = report.markdown_table([run(0, 60.0, 6000.0), run(1, 5.0, 0.0)])
+  assert '| a | 10 | 5.00 ± 0.00 | 6.00 ± 0.00 | 60.0 s | 100 | 2 |' in table
+  assert '| n/a | n/a | 1 |' in report.markdown_table([run(1, 5.0, 0.0)])
+
+
 def _write_metrics(workdir, entries):
   workdir.mkdir(parents=True, exist_ok=True)
   (workdir / 'metrics.jsonl').write_text(
