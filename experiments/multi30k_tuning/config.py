@@ -13,7 +13,7 @@ beam 5), each arm decoded greedy and beam 5 and keeping its last 4 epochs for
   dropout03  dropout 0.3 instead of 0.5 (seeds 1234 and 1)
   dropout02  dropout 0.2
   tied       the decoder's output layer through its target embedding
-  subwords_dropout03  subwords and dropout 0.3 together
+  subwords_dropout03  subwords and dropout 0.3 together (seeds 1234 and 1)
 
   python -m rnnlm_jax.experiment sweep experiments/multi30k_tuning
   python -m rnnlm_jax.experiment sweep experiments/multi30k_tuning --arms subwords
@@ -51,6 +51,8 @@ def get_config():
 
 
 def sweep():
-  # dropout03 also at a second seed: its seed spread, and a like-for-like
-  # second member for an ensemble.
-  return list(ARMS.items()) + [('dropout03', {**ARMS['dropout03'], 'seed': 1})]
+  # dropout03 and subwords_dropout03 also at a second seed: their seed
+  # spread, and like-for-like second members for an ensemble.
+  return list(ARMS.items()) + [
+      ('dropout03', {**ARMS['dropout03'], 'seed': 1}),
+      ('subwords_dropout03', {**ARMS['subwords_dropout03'], 'seed': 1})]
