@@ -208,8 +208,8 @@ def write_report(runs: Sequence[dict], out_dir: str, *, title: str,
       f'{len(runs)} run(s) of {len(group(runs))} arm(s). Mean ± sample std over '
       'seeds; test numbers use eval.test_batch_size. Wall time: the invocation '
       'that finished each run (training, evaluations, compiles), mean over seeds; '
-      'tokens/s: training throughput of that invocation (n/a where it only '
-      'evaluated a run whose training had finished).',
+      'tokens/s: training throughput of that invocation (both n/a where it '
+      'only evaluated a run whose training had finished).',
       '',
       'Hardware: ' + ('; '.join(hardware) if hardware else 'not recorded') + '.',
       '',
