@@ -14,6 +14,7 @@ beam 5), each arm decoded greedy and beam 5 and keeping its last 4 epochs for
   dropout02  dropout 0.2
   tied       the decoder's output layer through its target embedding
   subwords_dropout03  subwords and dropout 0.3 together (seeds 1234 and 1)
+  subwords_dropout02  subwords and dropout 0.2
 
   python -m rnnlm_jax.experiment sweep experiments/multi30k_tuning
   python -m rnnlm_jax.experiment sweep experiments/multi30k_tuning --arms subwords
@@ -42,6 +43,7 @@ ARMS = {
     'tied': {'model.tie_embeddings': True},
 }
 ARMS['subwords_dropout03'] = {**ARMS['subwords'], **ARMS['dropout03']}
+ARMS['subwords_dropout02'] = {**ARMS['subwords'], **ARMS['dropout02']}
 # --smoke: multi30k's tiny model; SentencePiece small enough for 64 pairs.
 SMOKE = {**recipes.MULTI30K_SMOKE, 'data.paired.spm_vocab_size': 120}
 
