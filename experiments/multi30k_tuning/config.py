@@ -25,9 +25,11 @@ beam 5), each arm decoded greedy and beam 5 and keeping its last 4 epochs for
 Hardware and time: 2-vCPU CPU (jax 0.10.2), ~7 min per epoch for one arm
 alone, 2.0-2.3 h for two arms run at once. Expected test BLEU (lower-cased,
 beam 5, alpha 1.0): tuned 37.15, lstm 36.31, dropout03 37.38 (seed 1: 37.58),
-dropout02 37.72, tied 34.71, subwords 37.96, subwords_dropout03 38.36; as
+dropout02 37.72, tied 34.71, subwords 37.96, subwords_dropout03 38.36
+(seed 1: 38.57; at alpha 1.8, chosen on valid: 38.58 and 38.78); as
 ensembles, tuned + lstm 37.30, the two dropout03 seeds 38.80, those two +
-dropout02 39.20, the two subword arms 38.93. Per-epoch figures: README.md.
+dropout02 39.20, the two subword arms 38.93, the two subwords_dropout03 seeds
+40.10 (alpha 1.8). Per-epoch figures: README.md.
 """
 
 from rnnlm_jax import recipes
