@@ -60,5 +60,4 @@ def sweep():
   # dropout03 and subwords_dropout03 also at a second seed: their seed
   # spread, and like-for-like second members for an ensemble.
   return list(ARMS.items()) + [
-      ('dropout03', {**ARMS['dropout03'], 'seed': 1}),
-      ('subwords_dropout03', {**ARMS['subwords_dropout03'], 'seed': 1})]
+      (arm, {**ARMS[arm], 'seed': 1}) for arm in ('dropout03', 'subwords_dropout03')]
