@@ -15,6 +15,8 @@ beam 5), each arm decoded greedy and beam 5 and keeping its last 4 epochs for
   tied       the decoder's output layer through its target embedding
   subwords_dropout03  subwords and dropout 0.3 together (seeds 1234 and 1)
   subwords_dropout02  subwords and dropout 0.2
+  subwords_dropout03_12ep  subwords_dropout03 for 12 epochs, the learning rate
+             halved each epoch after the 7th instead of the 5th
 
   python -m rnnlm_jax.experiment sweep experiments/multi30k_tuning
   python -m rnnlm_jax.experiment sweep experiments/multi30k_tuning --arms subwords
@@ -48,6 +50,11 @@ ARMS = {
 }
 ARMS['subwords_dropout03'] = {**ARMS['subwords'], **ARMS['dropout03']}
 ARMS['subwords_dropout02'] = {**ARMS['subwords'], **ARMS['dropout02']}
+# Two more epochs at the full rate before the same five halvings: both seeds
+# of subwords_dropout03 were still improving when the decay began.
+ARMS['subwords_dropout03_12ep'] = {**ARMS['subwords_dropout03'],
+                                   'train.num_epochs': 12,
+                                   'train.decay_start_epoch': 7}
 # --smoke: multi30k's tiny model; SentencePiece small enough for 64 pairs.
 SMOKE = {**recipes.MULTI30K_SMOKE, 'data.paired.spm_vocab_size': 120}
 
