@@ -63,14 +63,24 @@ OPTIONAL_COLUMNS = (
 )
 
 
+def wall_seconds(run: dict, results: dict) -> float | None:
+  """The run's time over all its invocations where results.json has it (runs
+  of older code: its last invocation's time)."""
+  if 'train_seconds' in results:
+    return results['train_seconds']
+  if results.get('tokens_trained_this_invocation', 1) == 0:
+    return None  # that invocation only evaluated: its time says nothing
+  return run.get('wall_s', results.get('train_seconds_this_invocation'))
+
+
 def table_rows(runs: Sequence[dict]) -> list[dict[str, Any]]:
   """One aggregated row per arm (numbers, not strings)."""
   rows = []
   for arm, arm_runs in group(runs).items():
     results = [r['results'] for r in arm_runs]
     # A run whose last invocation only evaluated (training had finished
-    # before a restart) has no training time or throughput to show.
-    timed = [(r, res) for r, res in zip(arm_runs, results)
+    # before a restart) has no throughput to show.
+    timed = [res for res in results
              if res.get('tokens_trained_this_invocation', 1) > 0]
     key, label = metric_of(results[0].get('level', 'word'))
     digits = 3 if key == 'bits' else 2
@@ -81,10 +91,9 @@ def table_rows(runs: Sequence[dict]) -> list[dict[str, Any]]:
         'valid': [r.get(f'valid_{key}') for r in results],
         'test': [r.get(f'test_{key}') for r in results],
         'digits': digits,
-        'wall_s': _mean([r.get('wall_s', res.get('train_seconds_this_invocation'))
-                         for r, res in timed]),
+        'wall_s': _mean([wall_seconds(r, res) for r, res in zip(arm_runs, results)]),
         'tokens_per_s': _mean([res.get('tokens_per_s_this_invocation')
-                               for _, res in timed]),
+                               for res in timed]),
         'seeds': sorted(r['seed'] for r in arm_runs),
         'scores': {key: [r.get(key) for r in results]
                    for _, key in OPTIONAL_COLUMNS},

@@ -1,6 +1,8 @@
 """AWD-LSTM's fine-tuning stage: where it starts, when it stops, what it
 reports, and that it resumes."""
 
+import time
+
 import jax
 import numpy as np
 import pytest
@@ -108,8 +110,10 @@ def test_stage_resumes_after_a_crash_to_the_same_result(tmp_path, monkeypatch):
   crashed = str(tmp_path / 'crashed')
   # Crash at the stage's second check (its step 4; step 2 was checkpointed).
   _script(monkeypatch, MAIN + STAGE[:2] + [CRASH])
+  start = time.perf_counter()
   with pytest.raises(RuntimeError, match='simulated crash'):
     trainer.train_and_evaluate(config, crashed)
+  crashed_seconds = time.perf_counter() - start
   # The rerun neither retrains nor re-scores the main run (its scores were
   # kept), and the stage resumes from its step 2.
   _script(monkeypatch, STAGE[2:])
@@ -124,6 +128,9 @@ def test_stage_resumes_after_a_crash_to_the_same_result(tmp_path, monkeypatch):
   resumed = trainer.train_and_evaluate(config, crashed)
   assert scored == [finetune.workdir_of(crashed)]
   assert resumed['finetune_steps'] == 8
+  # Its clock holds the crashed invocation's time, the main run's included.
+  assert resumed['train_seconds'] > (resumed['train_seconds_this_invocation']
+                                     + 0.5 * crashed_seconds)
   for key in ('valid_loss', 'test_loss', 'before_finetune_valid_loss',
               'before_finetune_test_loss', 'finetune_best_step'):
     assert resumed[key] == straight[key], key

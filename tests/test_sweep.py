@@ -149,6 +149,15 @@ def test_report_leaves_out_time_of_an_invocation_that_only_evaluated(tmp_path):
   assert '| n/a | n/a | 1 |' in report.markdown_table([run(1, 5.0, 0.0)])
 
 
+def test_report_shows_the_time_of_all_invocations_when_results_have_it(tmp_path):
+  resumed = {'arm': 'a', 'seed': 0, 'workdir': str(tmp_path), 'wall_s': 20.0,
+             'results': {'level': 'word', 'num_params': 10, 'valid_ppl': 5.0,
+                         'test_ppl': 6.0, 'train_seconds': 300.0,
+                         'train_seconds_this_invocation': 20.0,
+                         'tokens_trained_this_invocation': 0.0}}
+  assert '| 5.0 min | n/a | 1 |' in report.markdown_table([resumed])
+
+
 def _write_metrics(workdir, entries):
   workdir.mkdir(parents=True, exist_ok=True)
   (workdir / 'metrics.jsonl').write_text(

@@ -67,8 +67,11 @@ def _final_params(workdir, config):
 def test_resumed_run_is_the_same_run(tmp_path):
   straight, broken = str(tmp_path / 'straight'), str(tmp_path / 'broken')
   trainer.train_and_evaluate(tiny_config(60, dropout=0.2), straight)
-  trainer.train_and_evaluate(tiny_config(30, dropout=0.2), broken)  # stops at 30
-  trainer.train_and_evaluate(tiny_config(60, dropout=0.2), broken)  # resumes
+  first = trainer.train_and_evaluate(tiny_config(30, dropout=0.2), broken)  # stops at 30
+  second = trainer.train_and_evaluate(tiny_config(60, dropout=0.2), broken)  # resumes
+  # The run's clock goes on from the checkpoint: both invocations counted.
+  assert second['train_seconds'] > second['train_seconds_this_invocation']
+  assert second['train_seconds'] > first['train_seconds'] > 0
   a, step_a = _final_params(straight, tiny_config(60))
   b, step_b = _final_params(broken, tiny_config(60))
   assert step_a == step_b == 60
@@ -135,6 +138,21 @@ def test_keys_added_to_the_codebase_later_do_not_block_resume(tmp_path):
   (tmp_path / 'config.json').write_text(json.dumps(saved))
   with pytest.raises(run_files.RunMismatchError, match='model.forget_bias: 0.0 -> 1.0'):
     trainer.train_and_evaluate(changed, str(tmp_path))
+
+
+def test_a_run_resumed_from_a_checkpoint_without_its_clock_reports_no_total(
+    tmp_path, monkeypatch):
+  real_save = checkpoint.Checkpointer.save
+
+  def save_as_older_code(self, step, state, carry, meta, which='latest'):
+    meta = {k: v for k, v in meta.items() if k != 'train_seconds'}
+    return real_save(self, step, state, carry, meta, which)
+
+  monkeypatch.setattr(checkpoint.Checkpointer, 'save', save_as_older_code)
+  trainer.train_and_evaluate(tiny_config(10), str(tmp_path))
+  monkeypatch.undo()
+  resumed = trainer.train_and_evaluate(tiny_config(12), str(tmp_path))
+  assert resumed['steps'] == 12 and 'train_seconds' not in resumed
 
 
 def test_resume_on_changed_data_names_the_vocabulary_difference(tmp_path):

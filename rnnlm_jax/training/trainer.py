@@ -54,6 +54,17 @@ class Stage:
   book: Bookkeeping = dataclasses.field(default_factory=Bookkeeping)
   log_window: progress.LogWindow = dataclasses.field(
       default_factory=progress.LogWindow)
+  # The clock of the whole run: seconds spent in earlier invocations (up to
+  # the checkpoint resumed from) counted in, so `train_seconds` survives
+  # resumes; a fine-tuning stage's clock includes its main run's. None:
+  # resumed from a checkpoint written without the clock.
+  clock_start: float | None = dataclasses.field(default_factory=time.perf_counter)
+
+  @property
+  def train_seconds(self) -> float | None:
+    if self.clock_start is None:
+      return None
+    return time.perf_counter() - self.clock_start
 
   @property
   def finished(self) -> bool:
@@ -101,8 +112,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   if finetuning:
     final = open_stage(finetune.stage_config(config),
                        finetune.workdir_of(workdir), finetuning=True)
-    if not final.checkpointer.steps():
-      final = _start_finetuning(final, _best_eval_state(main).params)
+    if not final.checkpointer.steps():  # its clock goes on from the main run's
+      final = _start_finetuning(
+          dataclasses.replace(final, clock_start=main.clock_start),
+          _best_eval_state(main).params)
     final, stage_results, stage_tokens = _train_and_score(final)
     results = finetune.merge_results(results, stage_results)
     tokens_now += stage_tokens
@@ -112,6 +125,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   # Real target tokens (masks applied: padded pairs and prompts not counted).
   rate = tokens_now / max(seconds, 1e-9)
   sample = final.task.show(final.model, final.state.params, final.corpus, config)
+  if final.train_seconds is not None:
+    results['train_seconds'] = final.train_seconds
   results.update(train_seconds_this_invocation=seconds,
                  tokens_trained_this_invocation=tokens_now,
                  tokens_per_s_this_invocation=rate,
@@ -176,9 +191,11 @@ def open_stage(config: ml_collections.ConfigDict, workdir: str,
   book = Bookkeeping.from_meta(restored.meta)
   logging.info('resumed from step %d (epoch %d) in %s', restored.step,
                plan.locate(restored.step)[0], workdir)
+  earlier = restored.meta.get('train_seconds')
   return dataclasses.replace(
       stage, state=steps.from_checkpointable(state, restored.state),
-      carry=restored.carry, step=restored.step, book=book)
+      carry=restored.carry, step=restored.step, book=book,
+      clock_start=None if earlier is None else stage.clock_start - earlier)
 
 
 def fit(stage: Stage, writer: metrics.MetricWriter) -> Stage:
@@ -292,7 +309,8 @@ def save(stage: Stage, which: str = 'latest') -> None:
   meta = dict(dataclasses.asdict(stage.book), step=stage.step,
               epoch=stage.epoch_of(stage.step),
               corpus_fingerprint=stage.corpus.fingerprint,
-              log_window=stage.log_window.snapshot())
+              log_window=stage.log_window.snapshot(),
+              train_seconds=stage.train_seconds)
   stage.checkpointer.save(stage.step, steps.checkpointable(stage.state),
                           stage.carry, meta, which)
 
