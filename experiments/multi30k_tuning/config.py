@@ -33,7 +33,8 @@ ensembles, tuned + lstm 37.30, the two dropout03 seeds 38.80, those two +
 dropout02 39.20, the two subword arms 38.93, the two subwords_dropout03 seeds
 40.10 (alpha 1.8), those two + subwords_dropout02 40.75 (alpha 1.8);
 subwords_dropout02 alone 38.00 (38.29 at alpha 1.8); subwords_dropout03_12ep
-39.37 (39.34 at alpha 1.8, chosen on valid). Per-epoch figures: README.md.
+39.37 (39.34 at alpha 1.8, chosen on valid), and as a fourth member of the
+three-subword ensemble 40.47 (alpha 1.8). Per-epoch figures: README.md.
 """
 
 from rnnlm_jax import recipes
