@@ -63,13 +63,19 @@ OPTIONAL_COLUMNS = (
 )
 
 
+def only_evaluated(results: dict) -> bool:
+  """Whether the invocation that wrote `results` only evaluated (training
+  had finished before a restart): its time and throughput say nothing."""
+  return results.get('tokens_trained_this_invocation', 1) == 0
+
+
 def wall_seconds(run: dict, results: dict) -> float | None:
   """The run's time over all its invocations where results.json has it (runs
   of older code: its last invocation's time)."""
   if 'train_seconds' in results:
     return results['train_seconds']
-  if results.get('tokens_trained_this_invocation', 1) == 0:
-    return None  # that invocation only evaluated: its time says nothing
+  if only_evaluated(results):
+    return None
   return run.get('wall_s', results.get('train_seconds_this_invocation'))
 
 
@@ -78,10 +84,7 @@ def table_rows(runs: Sequence[dict]) -> list[dict[str, Any]]:
   rows = []
   for arm, arm_runs in group(runs).items():
     results = [r['results'] for r in arm_runs]
-    # A run whose last invocation only evaluated (training had finished
-    # before a restart) has no throughput to show.
-    timed = [res for res in results
-             if res.get('tokens_trained_this_invocation', 1) > 0]
+    timed = [res for res in results if not only_evaluated(res)]
     key, label = metric_of(results[0].get('level', 'word'))
     digits = 3 if key == 'bits' else 2
     rows.append({

@@ -125,8 +125,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   # Real target tokens (masks applied: padded pairs and prompts not counted).
   rate = tokens_now / max(seconds, 1e-9)
   sample = final.task.show(final.model, final.state.params, final.corpus, config)
-  if final.train_seconds is not None:
-    results['train_seconds'] = final.train_seconds
+  total_seconds = final.train_seconds
+  if total_seconds is not None:
+    results['train_seconds'] = total_seconds
   results.update(train_seconds_this_invocation=seconds,
                  tokens_trained_this_invocation=tokens_now,
                  tokens_per_s_this_invocation=rate,
